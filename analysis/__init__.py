@@ -1,0 +1,3 @@
+"""Retain: engagement-vs-retention research pipeline for contact centres."""
+
+__version__ = "0.1.0"
