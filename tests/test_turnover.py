@@ -1,0 +1,78 @@
+"""Turnover definitions on a hand-built roster, worked out by hand."""
+
+import datetime as dt
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from analysis.cost import cost_table
+from analysis.turnover import _poisson_interval, turnover_table
+
+D = dt.date
+
+
+def roster(rows):
+    return pl.LazyFrame(
+        rows,
+        schema={"employee_key": pl.String, "hire_date": pl.Date, "exit_date": pl.Date, "exit_type": pl.String, "site": pl.String, "team": pl.String, "annual_salary": pl.Float64},
+        orient="row",
+    )
+
+
+def team_of(n, team, site="S", hire=D(2020, 1, 1)):
+    return [(f"{team}{i}", hire, None, None, site, team, 30000.0) for i in range(n)]
+
+
+def test_counts_and_annualised_rates_by_hand():
+    rows = team_of(18, "A") + [
+        ("x1", D(2020, 1, 1), D(2024, 2, 10), "voluntary", "S", "A", 30000.0),  # leaves mid-quarter, long tenure
+        ("x2", D(2024, 1, 5), D(2024, 3, 1), "voluntary", "S", "A", 30000.0),  # hired and left within 90 days
+        ("x3", D(2020, 1, 1), D(2024, 3, 31), "involuntary", "S", "A", 30000.0),  # last day = quarter end: still counted at end
+        ("h1", D(2024, 3, 15), None, None, "S", "A", 30000.0),
+    ]
+    table = turnover_table(roster(rows), ["2024Q1"], min_group_size=5)
+    team = table.filter(pl.col("level") == "team").row(0, named=True)
+    assert team["headcount_start"] == 20  # 18 + x1 + x3 (x2 and h1 not yet hired)
+    assert team["headcount_end"] == 20  # 18 + x3 + h1
+    assert (team["hires"], team["exits"], team["voluntary_exits"], team["involuntary_exits"]) == (2, 3, 2, 1)
+    assert (team["early_exits_90d"], team["early_exits_6m"], team["early_exits_12m"]) == (1, 1, 1)
+    assert team["voluntary_rate"] == pytest.approx(2 / 20 * 4)
+    assert team["involuntary_rate"] == pytest.approx(1 / 20 * 4)
+    low, high = _poisson_interval(2, 20 / 4)
+    assert (team["voluntary_rate_low"], team["voluntary_rate_high"]) == pytest.approx((low, high))
+    org = table.filter(pl.col("level") == "organisation").row(0, named=True)
+    assert org["exits"] == 3 and org["suppressed"] is None
+
+
+def test_exact_poisson_interval_matches_reference_values():
+    # Garwood interval for 10 events: 4.7954 .. 18.3904 (standard tables)
+    low, high = _poisson_interval(10, 1.0)
+    assert low == pytest.approx(4.7954, abs=1e-4) and high == pytest.approx(18.3904, abs=1e-4)
+    assert _poisson_interval(0, 1.0) == pytest.approx((0.0, 3.6889), abs=1e-4)
+
+
+def test_small_team_is_suppressed_with_its_complement_never_zero():
+    rows = team_of(3, "tiny") + team_of(10, "mid") + team_of(30, "big")
+    table = turnover_table(roster(rows), ["2024Q1"], min_group_size=5)
+    teams = {r["team"]: r for r in table.filter(pl.col("level") == "team").to_dicts()}
+    assert teams["tiny"]["suppressed"] and teams["tiny"]["voluntary_rate"] is None and teams["tiny"]["headcount_end"] is None
+    assert teams["mid"]["suppressed"] and teams["mid"]["exits"] is None
+    assert teams["big"]["suppressed"] is None and teams["big"]["headcount_end"] == 30
+
+
+def test_cost_flat_and_salary_share():
+    rows = team_of(10, "A") + [
+        ("x1", D(2020, 1, 1), D(2024, 2, 10), "voluntary", "S", "A", 40000.0),
+        ("x2", D(2020, 1, 1), D(2024, 2, 11), "involuntary", "S", "A", None),
+    ]
+    flat = cost_table(roster(rows), ["2024Q1", "2024Q2"], {"replacement_cost": 15000, "salary_share": None, "currency": "USD"})
+    expected = pl.DataFrame(
+        {"quarter": ["2024Q1", "2024Q2"], "exits": [2, 0], "voluntary_exits": [1, 0], "cost": [30000.0, 0.0], "cost_voluntary": [15000.0, 0.0], "method": ["flat", "flat"], "currency": ["USD", "USD"], "salary_missing": [0, 0]},
+        schema_overrides={"exits": pl.UInt32, "voluntary_exits": pl.Int64},
+    )
+    assert_frame_equal(flat, expected, check_dtypes=False)
+    share = cost_table(roster(rows), ["2024Q1"], {"replacement_cost": 15000, "salary_share": 0.21, "currency": "EUR"})
+    row = share.row(0, named=True)
+    assert row["cost"] == pytest.approx(0.21 * 40000 + 15000)  # missing salary falls back to the flat cost, and is counted
+    assert row["salary_missing"] == 1 and row["method"] == "salary_share"
