@@ -96,9 +96,11 @@ def profile_path(name: str) -> Path:
     candidate = Path(name)
     if candidate.suffix in {".yaml", ".yml"}:
         return candidate
-    path = PROFILE_DIR / f"{name}.yaml"
+    # The run directory's own profiles first, then the ones shipped with Retain.
+    local = Path("config/profiles") / f"{name}.yaml"
+    path = local if local.exists() else PROFILE_DIR / f"{name}.yaml"
     if not path.exists():
-        known = sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
+        known = sorted({p.stem for d in (Path("config/profiles"), PROFILE_DIR) for p in d.glob("*.yaml")})
         near = difflib.get_close_matches(name, known, n=3)
         hint = f" (did you mean {', '.join(near)}?)" if near else ""
         raise ConfigError(f"unknown export profile {name!r}{hint}; known profiles: {', '.join(known)}")

@@ -42,7 +42,12 @@ def validate_config(config: dict[str, Any]) -> None:
 
 
 def profile_file(name: str) -> str:
-    return str(cfg.profile_path(name))
+    """The profile's path, relative to the run directory when it lies inside it (no absolute paths in outputs)."""
+    path = cfg.profile_path(name).resolve()
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def survey_sources(config: dict[str, Any]) -> dict[str, dict[str, str]]:
@@ -58,6 +63,13 @@ def survey_sources(config: dict[str, Any]) -> dict[str, dict[str, str]]:
                 sys.exit(f"Retain: two survey exports share the name {stem!r}: {sources[stem]['path']} and {path}")
             sources[stem] = {"path": path, "profile_path": profile_file(entry["profile"])}
     return sources
+
+
+def alternatives(names: dict[str, Any] | list[str]) -> str:
+    """A wildcard constraint matching exactly these names."""
+    import re
+
+    return "|".join(re.escape(name) for name in sorted(names))
 
 
 def report_quarters(config: dict[str, Any]) -> list[str]:

@@ -10,7 +10,7 @@ TABLES = pipeline.TABLES
 
 wildcard_constraints:
     quarter=r"[0-9]{4}Q[1-4]",
-    source=r"[A-Za-z0-9_.\-]+",
+    source=pipeline.alternatives(SURVEY_SOURCES),
 
 
 def survey_source_path(wildcards):
