@@ -15,10 +15,10 @@ MANIFEST = Path("results/audit/manifest.json")
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from analysis.synth import SynthConfig, generate
+    from analysis.synth import config_from_args, generate
 
-    cfg = SynthConfig(seed=args.seed, employees=args.employees, teams=args.teams, quarters=args.quarters, survey_format=args.survey_format)
-    summary = generate(cfg, Path(args.out), progress=lambda msg: print(f"[synth] {msg}", file=sys.stderr, flush=True))
+    say = None if args.quiet else (lambda msg: print(f"[synth] {msg}", file=sys.stderr, flush=True))
+    summary = generate(config_from_args(args), Path(args.out), progress=say)
     print(json.dumps(summary, indent=1, sort_keys=True, default=str))
     return 0
 
@@ -123,13 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("snakemake_args", nargs=argparse.REMAINDER, help="further arguments for snakemake, after --")
     run.set_defaults(func=_run)
 
-    synth = sub.add_parser("synth", help="generate a synthetic organisation's exports")
-    synth.add_argument("--out", default="data/demo")
-    synth.add_argument("--seed", type=int, default=20261122)
-    synth.add_argument("--employees", type=int, default=800)
-    synth.add_argument("--teams", type=int, default=12)
-    synth.add_argument("--quarters", type=int, default=12)
-    synth.add_argument("--survey-format", choices=["csv", "parquet"], default="csv")
+    from analysis.synth import build_arg_parser
+
+    synth = build_arg_parser(sub.add_parser("synth", help="generate a synthetic organisation's exports"))
     synth.set_defaults(func=_synth)
 
     verify = sub.add_parser("verify", help="re-hash inputs and outputs against the manifest")
