@@ -63,7 +63,7 @@ def test_roster_rows_reconcile_and_every_reject_says_why(tmp_path):
     assert stats["rows_rejected"] == 3
     reasons = {(r["source_row"], r["column"]): r["reason"] for r in result.rejects.to_dicts()}
     assert reasons[(5, "exit_date")] == "exit date is before hire date"
-    assert reasons[(6, "hire_date")] == "not a date in format %Y-%m-%d"
+    assert reasons[(6, "hire_date")] == "not a date in the format YYYY-MM-DD"
     assert reasons[(7, "exit_type")].startswith("exit date given without an exit type")
     assert set(result.rejects["source_file"]) == {str(path)}
 
@@ -146,7 +146,7 @@ def test_polish_long_cp1250_semicolons_and_dd_mm_yyyy(tmp_path):
     path = write(tmp_path, "pl.csv", PL_LONG, encoding="cp1250")
     result = ingest_file(path, load_profile(profile_path("pulse_long_pl")), key=KEY, survey_items=ITEMS, max_reject_share=1.0)
     assert result.stats["rows_read"] == 4 and result.stats["rows_rejected"] == 1
-    assert result.rejects.row(0, named=True)["reason"] == "answer matches no code or label of scale likert5"
+    assert result.rejects.row(0, named=True)["reason"] == "answer matches no code or label of scale likert5 (codebooks: likert5_pl)"
     rows = result.table.select("item_id", "value", "score").rows()
     assert rows == [("Q01", 5, 5), ("Q02", 2, 4), ("Q20", 10, 10)]
     assert str(result.table["response_date"][0]) == "2024-05-15"
@@ -157,8 +157,12 @@ def test_pseudonym_key_required_for_real_data(monkeypatch):
     with pytest.raises(PseudonymKeyError, match="RETAIN_PSEUDONYM_KEY is not set"):
         resolve_key("RETAIN_PSEUDONYM_KEY", synthetic=False)
     assert resolve_key("RETAIN_PSEUDONYM_KEY", synthetic=True) == DEMO_KEY.encode()
-    monkeypatch.setenv("RETAIN_PSEUDONYM_KEY", "s3cret")
-    assert resolve_key("RETAIN_PSEUDONYM_KEY", synthetic=False) == b"s3cret"
+    monkeypatch.setenv("RETAIN_PSEUDONYM_KEY", "s3cret-0123456789abcdef")
+    assert resolve_key("RETAIN_PSEUDONYM_KEY", synthetic=False) == b"s3cret-0123456789abcdef"
+    for weak in ("s3cret", DEMO_KEY):
+        monkeypatch.setenv("RETAIN_PSEUDONYM_KEY", weak)
+        with pytest.raises(PseudonymKeyError):
+            resolve_key("RETAIN_PSEUDONYM_KEY", synthetic=False)
 
 
 def test_profile_lacking_a_required_column_is_explained(tmp_path):

@@ -1,18 +1,26 @@
-# Ingest: each export file is its own job, so a new file re-ingests only itself.
+# Ingest: each export file is its own job, so a new file re-ingests only itself (and what uses it).
+# Survey exports, and timesheets/assignments given as globs, are ingested per file and combined.
+# Survey and assignment rows are checked against the roster's spells, so they wait for employees.
+
+INGEST = pipeline.IngestInputs(config)
 
 
 rule ingest_table:
     input:
+        unpack(INGEST.table_links),
         export=table_input_path,
         profile=table_input_profile,
     output:
         table="results/canonical/{table}.parquet",
         rejects="results/rejects/{table}.csv",
         stats="results/ingest/{table}.json",
+    resources:
+        mem_mb=4000,
+        runtime=30,
     log:
         "logs/ingest_table/{table}.log",
     wildcard_constraints:
-        table="employees|timesheets|survey_items|interventions",
+        table=pipeline.one_of(pipeline.single_tables(config)),
     run:
         pipeline.run_logged(log[0], pipeline.ingest, input, output, config)
 
@@ -22,12 +30,36 @@ rule ingest_survey:
         export=survey_source_path,
         profile=survey_source_profile,
         catalogue="results/canonical/survey_items.parquet",
+        employees="results/canonical/employees.parquet",
     output:
         table="results/canonical/parts/survey_responses/{source}.parquet",
         rejects="results/rejects/{source}.csv",
         stats="results/ingest/{source}.json",
+    resources:
+        mem_mb=4000,
+        runtime=30,
     log:
         "logs/ingest_survey/{source}.log",
+    run:
+        pipeline.run_logged(log[0], pipeline.ingest, input, output, config)
+
+
+rule ingest_part:
+    input:
+        unpack(INGEST.part_links),
+        export=INGEST.part_path,
+        profile=INGEST.part_profile,
+    output:
+        table="results/canonical/parts/{part}.parquet",
+        rejects="results/rejects/{part}.csv",
+        stats="results/ingest/{part}.json",
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    log:
+        "logs/ingest_part/{part}.log",
+    wildcard_constraints:
+        part=pipeline.one_of(list(INGEST.parts)),
     run:
         pipeline.run_logged(log[0], pipeline.ingest, input, output, config)
 
@@ -35,11 +67,42 @@ rule ingest_survey:
 rule combine_surveys:
     input:
         parts=expand("results/canonical/parts/survey_responses/{source}.parquet", source=sorted(SURVEY_SOURCES)),
-        stats=pipeline.ingest_stats_files(config),
     output:
         table="results/canonical/survey_responses.parquet",
-        manifest="results/ingest/manifest.json",
+    resources:
+        mem_mb=8000,
+        runtime=30,
     log:
         "logs/combine_surveys/combine.log",
     run:
         pipeline.run_logged(log[0], pipeline.combine, input, output)
+
+
+rule combine_parts:
+    input:
+        parts=INGEST.parts_of_table,
+    output:
+        table="results/canonical/{table}.parquet",
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    log:
+        "logs/combine_parts/{table}.log",
+    wildcard_constraints:
+        table=pipeline.one_of(pipeline.part_tables(config)),
+    run:
+        pipeline.run_logged(log[0], pipeline.combine, input, output)
+
+
+rule write_ingest_manifest:
+    input:
+        stats=pipeline.ingest_stats_files(config),
+    output:
+        manifest="results/ingest/manifest.json",
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    log:
+        "logs/write_ingest_manifest/manifest.log",
+    run:
+        pipeline.run_logged(log[0], pipeline.ingest_manifest, input, output)
