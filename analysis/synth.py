@@ -33,9 +33,11 @@ __all__ = [
     "SynthConfig",
     "Simulation",
     "SurveyWave",
+    "ProgrammeCounterfactual",
     "TRUE_EFFECTS",
     "simulate",
     "simulate_wave",
+    "programme_truth",
     "generate",
     "main",
 ]
@@ -55,6 +57,9 @@ class SynthConfig:
     start_quarter: str = "2023Q4"
     quarters: int = 12  # 2023Q4 .. 2026Q3
     survey_format: str = "csv"  # "csv" (vendor-shaped, the demo) or "parquet" (same columns, for benchmarks)
+    # Programme types rolled out as usual (same schedule, same interventions.xlsx) but without any
+    # effect: a placebo world for checking that an evaluation finds nothing where there is nothing.
+    disable_programmes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.employees < 20:
@@ -65,7 +70,20 @@ class SynthConfig:
             raise ValueError("quarters must be >= 1")
         if self.survey_format not in ("csv", "parquet"):
             raise ValueError("survey_format must be 'csv' or 'parquet'")
+        unknown = sorted(set(self.disable_programmes) - set(PROGRAMME_TYPES))
+        if unknown:
+            raise ValueError(f"disable_programmes: unknown programme type(s) {unknown}; known: {list(PROGRAMME_TYPES)}")
         _parse_quarter(self.start_quarter)
+
+    def as_dict(self) -> dict:
+        """The config as written to ground_truth.json (``disable_programmes`` only when used, so the
+        default demo's files do not change)."""
+        d = asdict(self)
+        if self.disable_programmes:
+            d["disable_programmes"] = sorted(self.disable_programmes)
+        else:
+            del d["disable_programmes"]
+        return d
 
 
 DRIVERS = ("mission", "recognition", "worklife", "growth", "autonomy", "manager")
@@ -197,6 +215,18 @@ TRUE_EFFECTS: dict = {
         "earliest_pre_window_hire": "2018-01",
     },
 }
+
+
+def effective_effects(cfg: SynthConfig) -> dict:
+    """The effects a simulation uses: TRUE_EFFECTS, with each type in ``cfg.disable_programmes``
+    switched off (hazard multiplier 1, no driver uplift)."""
+    if not cfg.disable_programmes:
+        return TRUE_EFFECTS
+    eff = json.loads(json.dumps(TRUE_EFFECTS))
+    for pt in cfg.disable_programmes:
+        eff["programmes"][pt].update(hazard_multiplier=1.0, driver_uplift=0.0, disabled=True)
+    return eff
+
 
 # --------------------------------------------------------------------------------------
 # Static catalogues
@@ -642,6 +672,7 @@ class Simulation:
     exits_inv: np.ndarray  # (M,)
     names: dict = field(repr=False, default_factory=dict)
     survey_seeds: list = field(repr=False, default_factory=list)
+    counterfactual: "ProgrammeCounterfactual | None" = field(repr=False, default=None)
 
     @property
     def n_spells(self) -> int:
@@ -689,6 +720,28 @@ class Simulation:
             cols[f"programme_{name}"] = self.prog_month_active[t, m, j]
         cols["event"] = self.pm_event
         return pl.DataFrame(cols)
+
+
+@dataclass
+class ProgrammeCounterfactual:
+    """What each programme type changed, as expectations over the simulated population.
+
+    Recorded by ``simulate(cfg, counterfactual=True)``. For every at-risk person-month the
+    voluntary exit probability P = (1 - exp(-(h_vol + h_inv))) * h_vol / (h_vol + h_inv) is
+    evaluated twice: with the hazard the simulation used, and with programme type j switched off
+    (its hazard multiplier removed and its driver uplift taken out of the latent score before
+    clipping to 1-5), everything else (people, tenure, overtime, frailty, other programmes) as
+    realised. Summed per team and month these are expected voluntary exits.
+    """
+
+    expected_voluntary_exits: np.ndarray  # (T, M)
+    expected_voluntary_exits_without: np.ndarray  # (T, M, len(PROGRAMME_TYPES))
+    drivers_without: np.ndarray  # (S, Q, len(PROGRAMME_TYPES)) float32: latent score of type j's driver without j
+
+
+def _p_voluntary(hv: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """P(voluntary exit in the month) under the two competing monthly hazards."""
+    return -np.expm1(-(hv + hi)) * hv / (hv + hi)
 
 
 def _ids(nums: np.ndarray, width: int) -> pl.Series:
@@ -754,10 +807,17 @@ def _latent(P: _Table, p: np.ndarray, t: np.ndarray, q: int, team_eff, team_shoc
     return np.clip(x, 1.0, 5.0)
 
 
-def simulate(cfg: SynthConfig, progress: Callable[[str], None] | None = None) -> Simulation:
-    """Run the monthly simulation (no files written)."""
+def simulate(
+    cfg: SynthConfig, progress: Callable[[str], None] | None = None, *, counterfactual: bool = False
+) -> Simulation:
+    """Run the monthly simulation (no files written).
+
+    ``counterfactual=True`` also records, without drawing any extra random number (so the
+    simulated organisation is the same), what every programme type changed: see
+    :class:`ProgrammeCounterfactual` and :func:`programme_truth`.
+    """
     say = progress or (lambda _m: None)
-    E = TRUE_EFFECTS
+    E = effective_effects(cfg)
     ve = E["voluntary_hazard"]
     ie = E["involuntary_hazard"]
     le = E["latent_drivers"]
@@ -823,6 +883,12 @@ def simulate(cfg: SynthConfig, progress: Callable[[str], None] | None = None) ->
         pe = E["programmes"][pt]
         uplift[:, :, DRIVERS.index(pe["driver"])] += prog_wave[:, :, j] * pe["driver_uplift"]
         prog_log += prog_month[:, :, j] * math.log(pe["hazard_multiplier"])
+    # counterfactual bookkeeping (no random draws): each type's driver column, uplift and log multiplier
+    cf_col = [DRIVERS.index(E["programmes"][pt]["driver"]) for pt in PROGRAMME_TYPES]
+    cf_uplift = [prog_wave[:, :, j] * E["programmes"][pt]["driver_uplift"] for j, pt in enumerate(PROGRAMME_TYPES)]
+    cf_log = [prog_month[:, :, j] * math.log(E["programmes"][pt]["hazard_multiplier"]) for j, pt in enumerate(PROGRAMME_TYPES)]
+    cf_exits = np.zeros((T, M)) if counterfactual else None
+    cf_exits_without = np.zeros((T, M, len(PROGRAMME_TYPES))) if counterfactual else None
 
     names = _name_tables()
     log_tenure1 = math.log(ve["tenure_multipliers"]["first_90_days"]["hazard_ratio"])
@@ -1013,6 +1079,14 @@ def simulate(cfg: SynthConfig, progress: Callable[[str], None] | None = None) ->
         lin = lin + log_burn * (is_compl[t] & (kten >= 6) & (kten <= 12))
         hv = h0v * np.exp(lin)
         hi = h0i * np.where(kten <= 12, inv_fy, 1.0)
+        if counterfactual:
+            cf_exits[:, m] = np.bincount(t, weights=_p_voluntary(hv, hi), minlength=T)
+            raw = P["mu"][p] + P["ar"][p, q, :] + team_eff[t] + team_shock[t, q, :] + uplift[t, q, :]
+            for j in range(len(PROGRAMME_TYPES)):
+                c = cf_col[j]
+                d0 = np.clip(raw[:, c] - cf_uplift[j][t, q], 1.0, 5.0)
+                lin0 = lin + beta[c] * (d0 - D[:, c]) - cf_log[j][t, m]
+                cf_exits_without[:, m, j] = np.bincount(t, weights=_p_voluntary(h0v * np.exp(lin0), hi), minlength=T)
         pexit = -np.expm1(-(hv + hi))
         u = rng_exit.random(len(risk))
         ex = u < pexit
@@ -1044,6 +1118,7 @@ def simulate(cfg: SynthConfig, progress: Callable[[str], None] | None = None) ->
     # ---- latent truth per spell and wave ----
     nS = S.n
     drivers = np.empty((nS, Q, D6), dtype=np.float32)
+    drivers_without = np.empty((nS, Q, len(PROGRAMME_TYPES)), dtype=np.float32) if counterfactual else None
     w_eng = np.array([E["engagement"]["weights"][d] for d in DRIVERS], dtype=np.float32)
     engagement = np.empty((nS, Q), dtype=np.float32)
     intent = np.empty((nS, Q), dtype=np.float32)
@@ -1054,6 +1129,9 @@ def simulate(cfg: SynthConfig, progress: Callable[[str], None] | None = None) ->
         p = S["person"][a:b]
         t = S["team"][a:b].astype(np.int64)
         x = P["mu"][p][:, None, :] + P["ar"][p] + team_eff[t][:, None, :] + team_shock[t] + uplift[t]
+        if counterfactual:
+            for j in range(len(PROGRAMME_TYPES)):
+                drivers_without[a:b, :, j] = np.clip(x[:, :, cf_col[j]] - cf_uplift[j][t], 1.0, 5.0)
         x = np.clip(x, 1.0, 5.0)
         drivers[a:b] = x
         engagement[a:b] = np.clip(x @ w_eng + P["eng_off"][p][:, None], 1, 5)
@@ -1076,7 +1154,7 @@ def simulate(cfg: SynthConfig, progress: Callable[[str], None] | None = None) ->
 
     return Simulation(
         cfg=cfg,
-        effects=TRUE_EFFECTS,
+        effects=E,
         month0=month0,
         months=months,
         quarter_labels=quarter_labels,
@@ -1129,6 +1207,9 @@ def simulate(cfg: SynthConfig, progress: Callable[[str], None] | None = None) ->
         exits_inv=exits_inv,
         names=names,
         survey_seeds=s_survey.spawn(Q),
+        counterfactual=(
+            ProgrammeCounterfactual(cf_exits, cf_exits_without, drivers_without) if counterfactual else None
+        ),
     )
 
 
@@ -1251,6 +1332,101 @@ def simulate_wave(sim: Simulation, w: int) -> SurveyWave:
         ip=ip,
         comment=comment,
     )
+
+
+def _expected_item_score(latent: np.ndarray, sd: float) -> np.ndarray:
+    """E[clip(round_half_up(latent + N(0, sd)), 1, 5)] = 1 + sum_k Phi((latent - k - 0.5) / sd), k = 1..4."""
+    from scipy.special import ndtr
+
+    return 1.0 + sum(ndtr((latent - k - 0.5) / sd) for k in range(1, 5))
+
+
+def programme_truth(sim: Simulation) -> dict[str, pl.DataFrame]:
+    """The true effect of each programme type on the two outcomes the programme evaluation uses.
+
+    Needs ``simulate(cfg, counterfactual=True)``. Returns two team x quarter frames (every team,
+    every quarter, every programme type; cells without the programme have equal columns):
+
+    - ``turnover``: team, quarter, intervention, expected_voluntary_exits (with the hazards the
+      simulation used) and expected_voluntary_exits_without (type switched off), each the sum of
+      P(voluntary exit) over the team's at-risk person-months in the quarter;
+    - ``driver_score``: team, quarter, intervention, driver, respondents, expected_score and
+      expected_score_without: the mean over the wave's respondents of the expected mean score
+      on the items of the programme's driver they answered (canonical score, i.e. after reverse
+      scoring), where an item's expected score is E[clip(round(latent + offset + noise), 1, 5)]
+      with the latent score with and without the type's uplift. Rounding and clipping to 1-5
+      make this smaller than the latent uplift.
+
+    Dividing an exits difference by the team-quarter's average headcount and multiplying by 4
+    gives the effect on annualised voluntary turnover; averaging cells over treated teams and
+    quarters the way an estimator does gives the true ATT it targets.
+    """
+    cf = sim.counterfactual
+    if cf is None:
+        raise ValueError("programme_truth needs simulate(cfg, counterfactual=True)")
+    T, M = cf.expected_voluntary_exits.shape
+    Q = M // 3
+    quarter_starts = np.arange(0, M, 3)
+    with_q = np.add.reduceat(cf.expected_voluntary_exits, quarter_starts, axis=1)
+    turnover = []
+    for j, pt in enumerate(PROGRAMME_TYPES):
+        without_q = np.add.reduceat(cf.expected_voluntary_exits_without[:, :, j], quarter_starts, axis=1)
+        turnover.append(
+            pl.DataFrame(
+                {
+                    "team": np.repeat(np.array(sim.team_names), Q),
+                    "quarter": np.tile(np.array(sim.quarter_labels), T),
+                    "intervention": pt,
+                    "expected_voluntary_exits": with_q.ravel(),
+                    "expected_voluntary_exits_without": without_q.ravel(),
+                }
+            )
+        )
+    sd = sim.effects["survey"]["item_noise_sd"]
+    offsets = sim.effects["survey"]["item_offsets"]
+    scores = []
+    for w in range(len(sim.quarter_labels)):
+        sw = simulate_wave(sim, w)
+        team = sim.spell_team[sw.spell]
+        for j, pt in enumerate(PROGRAMME_TYPES):
+            driver = sim.effects["programmes"][pt]["driver"]
+            cols = [k for k, it in enumerate(SURVEY_ITEMS) if it[1] == driver]
+            answered = sw.answers[:, cols] >= 0
+            n = answered.sum(axis=1)
+            keep = n > 0
+            off = np.array([offsets.get(ITEM_IDS[k], 0.0) for k in cols])
+            lat1 = sim.drivers[sw.spell, w, DRIVERS.index(driver)][:, None] + off
+            lat0 = cf.drivers_without[sw.spell, w, j][:, None] + off
+            e1 = (_expected_item_score(lat1, sd) * answered).sum(axis=1)[keep] / n[keep]
+            e0 = (_expected_item_score(lat0, sd) * answered).sum(axis=1)[keep] / n[keep]
+            frame = pl.DataFrame({"team_index": team[keep], "e1": e1, "e0": e0})
+            grid = pl.DataFrame({"team_index": np.arange(T, dtype=team.dtype)})
+            cell = (
+                grid.join(
+                    frame.group_by("team_index").agg(
+                        pl.len().alias("respondents"),
+                        pl.col("e1").mean().alias("expected_score"),
+                        pl.col("e0").mean().alias("expected_score_without"),
+                    ),
+                    on="team_index",
+                    how="left",
+                )
+                .sort("team_index")
+                .with_columns(
+                    pl.Series("team", sim.team_names),
+                    pl.lit(sim.quarter_labels[w]).alias("quarter"),
+                    pl.lit(pt).alias("intervention"),
+                    pl.lit(driver).alias("driver"),
+                    pl.col("respondents").fill_null(0).cast(pl.Int64),
+                )
+            )
+            scores.append(cell.drop("team_index"))
+        del sw
+    columns = ["team", "quarter", "intervention", "driver", "respondents", "expected_score", "expected_score_without"]
+    return {
+        "turnover": pl.concat(turnover).sort("intervention", "team", "quarter"),
+        "driver_score": pl.concat(scores).select(columns).sort("intervention", "team", "quarter"),
+    }
 
 
 # --------------------------------------------------------------------------------------
@@ -1621,7 +1797,7 @@ def _ground_truth(sim: Simulation, realised: dict, survey_stats: list[dict], fil
     return {
         "generator": {"module": "analysis.synth", "version": GENERATOR_VERSION},
         "seed": cfg.seed,
-        "config": asdict(cfg),
+        "config": cfg.as_dict(),
         "window": {
             "first_month": str(sim.months[0]),
             "last_month": str(sim.months[-1]),
@@ -1861,6 +2037,10 @@ def build_arg_parser(parser: argparse.ArgumentParser | None = None) -> argparse.
     p.add_argument("--start-quarter", default=d.start_quarter)
     p.add_argument("--quarters", type=int, default=d.quarters)
     p.add_argument("--survey-format", choices=("csv", "parquet"), default=d.survey_format)
+    p.add_argument(
+        "--disable-programme", action="append", choices=PROGRAMME_TYPES, default=[], dest="disable_programmes",
+        help="roll this programme type out as usual but without any effect (a placebo world); repeatable",
+    )  # fmt: skip
     p.add_argument("--quiet", action="store_true")
     return p
 
@@ -1873,6 +2053,7 @@ def config_from_args(args: argparse.Namespace) -> SynthConfig:
         start_quarter=args.start_quarter,
         quarters=args.quarters,
         survey_format=args.survey_format,
+        disable_programmes=tuple(getattr(args, "disable_programmes", ())),
     )
 
 

@@ -5,7 +5,7 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from analysis.engagement import engagement_table, enps_table, response_rate_table, wilson
+from analysis.engagement import engagement_change_table, engagement_table, enps_table, reliability_table, response_rate_table, wilson
 
 ITEMS = pl.LazyFrame(
     {"item_id": ["M1", "M2", "N"], "driver": ["mission", "mission", "enps"], "scale": ["likert5", "likert5", "nps11"], "reverse_scored": [False, False, False]}
@@ -80,3 +80,115 @@ def test_response_rate():
     row = table.filter(pl.col("level") == "team").row(0, named=True)
     assert (row["invited"], row["respondents"]) == (8, 6)
     assert row["response_rate"] == pytest.approx(0.75)
+
+
+# ---------------------------------------------------------------- reliability
+
+
+def _answers(matrix, items, wave=dt.date(2024, 4, 1), team="A", prefix="r"):
+    rows = []
+    for i, answers in enumerate(matrix):
+        for item, v in zip(items, answers, strict=True):
+            if v is not None:
+                rows.append((f"{prefix}{wave}{i}", f"k{team}{i}", team, wave + dt.timedelta(days=44), wave, f"{wave.year}Q{(wave.month - 1) // 3 + 1}", item, v, v))
+    return rows
+
+
+ALPHA_ITEMS = pl.LazyFrame(
+    {"item_id": ["I1", "I2", "I3", "S"], "driver": ["mission", "mission", "mission", "intent_to_stay"], "scale": ["likert5"] * 4, "reverse_scored": [False] * 4}
+)
+
+
+def test_cronbach_alpha_worked_example():
+    # Items (columns) for four respondents: variances 5/3, 11/12, 5/3 (sum 17/4); totals 13, 10, 15, 7
+    # with variance 49/4; alpha = 3/2 * (1 - (17/4) / (49/4)) = 48/49.
+    matrix = [(4, 5, 4), (3, 4, 3), (5, 5, 5), (2, 3, 2)]
+    table = reliability_table(frame(_answers(matrix, ["I1", "I2", "I3"])), ALPHA_ITEMS, employees({"A": 8}), min_group_size=3)
+    row = table.filter((pl.col("level") == "team") & (pl.col("driver") == "mission")).row(0, named=True)
+    assert row["alpha"] == pytest.approx(48 / 49, abs=1e-12)
+    assert (row["n_items"], row["n_respondents"], row["suppressed"]) == (3, 4, None)
+    assert table["driver"].unique().to_list() == ["mission"]  # a one-item driver has no alpha
+
+
+def test_cronbach_alpha_equals_hoyt_anova_and_uses_complete_cases_only():
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    latent = rng.normal(3, 1, 40)
+    matrix = np.clip(np.round(latent[:, None] + rng.normal(0, 0.8, (40, 3))), 1, 5).astype(int)
+    # Hoyt (1941): alpha = 1 - MS(residual) / MS(persons) of the persons x items two-way layout
+    n, k = matrix.shape
+    grand = matrix.mean()
+    ss_persons = k * ((matrix.mean(axis=1) - grand) ** 2).sum()
+    ss_items = n * ((matrix.mean(axis=0) - grand) ** 2).sum()
+    ss_residual = ((matrix - grand) ** 2).sum() - ss_persons - ss_items
+    hoyt = 1 - (ss_residual / ((n - 1) * (k - 1))) / (ss_persons / (n - 1))
+    rows = [tuple(int(v) for v in r) for r in matrix] + [(5, None, 1), (1, 5, None)]  # two incomplete responses
+    table = reliability_table(frame(_answers(rows, ["I1", "I2", "I3"])), ALPHA_ITEMS, employees({"A": 50}), min_group_size=5)
+    row = table.filter(pl.col("level") == "organisation").row(0, named=True)
+    assert row["alpha"] == pytest.approx(hoyt, abs=1e-12)
+    assert row["n_respondents"] == 40
+
+
+def test_reliability_of_a_small_team_is_hidden():
+    big = [(4, 5, 4), (3, 4, 3), (5, 5, 5), (2, 3, 2), (4, 4, 4), (3, 3, 2)] * 2
+    rows = _answers(big, ["I1", "I2", "I3"], team="A") + _answers(big[:3], ["I1", "I2", "I3"], team="B") + _answers(big, ["I1", "I2", "I3"], team="C")
+    table = reliability_table(frame(rows), ALPHA_ITEMS, employees({"A": 20, "B": 20, "C": 20}), min_group_size=5)
+    b = table.filter(pl.col("team") == "B").row(0, named=True)
+    assert b["suppressed"] and b["alpha"] is None and b["n_respondents"] is None
+    assert table.filter(pl.col("suppressed").is_null() & (pl.col("n_respondents") < 5)).height == 0
+
+
+# ---------------------------------------------------------------- change against the previous wave
+
+
+def _two_waves(before, after):
+    """One team in two waves; each respondent answers both mission items alike, so % favourable
+    counts respondents. Respondent i is the same person (employee kAi) in both waves."""
+    rows = _answers([(v, v) for v in before], ["M1", "M2"], wave=dt.date(2024, 1, 1))
+    rows += _answers([(v, v) for v in after], ["M1", "M2"], wave=dt.date(2024, 4, 1))
+    return frame(rows)
+
+
+def test_change_intervals_match_newcombe_and_welch():
+    import numpy as np
+    from scipy import stats
+    from statsmodels.stats.proportion import confint_proportions_2indep
+
+    before = [5, 4, 2, 1, 5, 3, 2, 2, 4, 1, 3, 2]
+    after = [5, 4, 4, 5, 5, 3, 4, 2, 4, 5, 3, 4, 5, 4, 2, 5, 3, 4]  # the same 12 and 6 newcomers
+    responses = _two_waves(before, after)
+    people = employees({"A": 20})
+    engagement = engagement_table(responses, ITEMS, people, favourable_min=4, min_group_size=5)
+    change = engagement_change_table(engagement, responses, ITEMS, people, min_group_size=5)
+    row = change.filter((pl.col("level") == "team") & (pl.col("driver") == "mission")).row(0, named=True)
+    assert (row["respondents"], row["previous_respondents"], row["respondents_joined"], row["respondents_left"]) == (18, 12, 6, 0)
+    fav_after, fav_before = sum(v >= 4 for v in after), sum(v >= 4 for v in before)
+    assert row["pct_favourable_change"] == pytest.approx(fav_after / 18 - fav_before / 12)
+    low, high = confint_proportions_2indep(fav_after, 18, fav_before, 12, method="newcomb", compare="diff")
+    assert (row["pct_favourable_change_low"], row["pct_favourable_change_high"]) == pytest.approx((low, high), abs=1e-10)
+    welch = stats.ttest_ind(np.array(after, float), np.array(before, float), equal_var=False).confidence_interval(0.95)
+    assert row["mean_change"] == pytest.approx(np.mean(after) - np.mean(before))
+    assert (row["mean_change_low"], row["mean_change_high"]) == pytest.approx((welch.low, welch.high), abs=1e-10)
+    assert row["significant_change"] == (low > 0 or high < 0)
+    assert row["mean_change_significant"] == (welch.low > 0 or welch.high < 0)
+
+
+def test_a_clear_rise_is_flagged_and_noise_is_not():
+    people = employees({"A": 60})
+    rise = _two_waves([1, 2, 2, 3, 2, 1] * 5, [4, 5, 5, 4, 3, 5] * 5)
+    same = _two_waves([1, 2, 4, 5, 3, 4] * 5, [2, 1, 5, 4, 4, 3] * 5)
+    for responses, expected in ((rise, True), (same, False)):
+        engagement = engagement_table(responses, ITEMS, people, favourable_min=4, min_group_size=5)
+        change = engagement_change_table(engagement, responses, ITEMS, people, min_group_size=5)
+        flags = change.filter(pl.col("driver") == "mission").select("significant_change", "mean_change_significant").unique()
+        assert flags.rows() == [(expected, expected)]
+
+
+def test_first_wave_has_no_change_and_a_hidden_wave_hides_the_change():
+    people = employees({"A": 20})
+    responses = _two_waves([5, 4, 2], [5, 4, 2, 1, 5, 3])  # 3 respondents, then 6
+    engagement = engagement_table(responses, ITEMS, people, favourable_min=4, min_group_size=5)
+    change = engagement_change_table(engagement, responses, ITEMS, people, min_group_size=5)
+    assert change["wave"].unique().to_list() == [dt.date(2024, 4, 1)]
+    assert change["suppressed"].null_count() == 0 and change["mean_change"].null_count() == change.height
