@@ -1,40 +1,32 @@
-"""Altair figures: one theme, titles that state the finding, and for each figure three files:
-`{stem}.vl.json` (the Vega-Lite spec with its data inline), `{stem}.parquet` (exactly the data
-behind it) and `{stem}.svg` (a static rendering through vl-convert, for PDF).
+"""Altair charts for the reports: one theme, titles that state the finding, tooltips in HTML.
 
-Figures for a quarterly report show data up to that quarter only.
+Each function here is an exhibit builder registered in analysis/exhibits.py: it gets a Context
+(its declared tables, the quarter, the config, the language) and returns a Figure whose `data` is
+exactly what the chart shows. Words come from analysis/messages.yaml; judgements shared with the
+text (band position, driver ranking) come from analysis/numbers.py, so a chart title and the
+sentence beside it never disagree. Quarterly charts show data up to their quarter only.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable
+from typing import Any
 
 import altair as alt
 import polars as pl
-import vl_convert as vlc
 
-from analysis.periods import parse_quarter
+from analysis.exhibits import Context, Figure
+from analysis.numbers import DRIVERS, band_position, driver_ranking, group_positions
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
 INK = "#1f2933"
 MUTED = "#6b7280"
 BENCH_FILL = "#E69F00"
+BENCH_INK = "#8a5a00"
+HIDDEN_FILL = "#f3f4f6"
+HIDDEN_STROKE = "#6b7280"
 FONT = "Helvetica, Arial, sans-serif"
-
-DRIVER_LABELS = {
-    "mission": "Mission",
-    "recognition": "Recognition",
-    "worklife": "Work-life",
-    "growth": "Growth",
-    "autonomy": "Autonomy",
-    "manager": "Manager",
-    "engagement": "Engagement",
-    "intent_to_stay": "Intent to stay",
-}
+WIDTH = 640
 
 
 @alt.theme.register("retain", enable=True)
@@ -43,10 +35,12 @@ def retain_theme() -> alt.theme.ThemeConfig:
         "config": {
             "font": FONT,
             "background": "white",
-            "view": {"stroke": None, "continuousWidth": 560, "continuousHeight": 280},
-            "title": {"fontSize": 15, "fontWeight": 600, "anchor": "start", "color": INK, "subtitleColor": MUTED, "subtitleFontSize": 12, "offset": 12},
-            "axis": {"labelFontSize": 12, "titleFontSize": 12, "labelColor": INK, "titleColor": MUTED, "gridColor": "#e5e7eb", "domainColor": "#9ca3af", "tickColor": "#9ca3af"},
+            "padding": 8,
+            "view": {"stroke": None, "continuousWidth": WIDTH, "continuousHeight": 260},
+            "title": {"fontSize": 15, "fontWeight": 600, "anchor": "start", "color": INK, "subtitleColor": MUTED, "subtitleFontSize": 12, "offset": 12, "limit": 0},
+            "axis": {"labelFontSize": 12, "titleFontSize": 12, "labelColor": INK, "titleColor": MUTED, "gridColor": "#e5e7eb", "domainColor": "#9ca3af", "tickColor": "#9ca3af", "labelLimit": 160},
             "legend": {"labelFontSize": 12, "titleFontSize": 12, "titleColor": MUTED, "orient": "bottom"},
+            "header": {"labelFontSize": 12, "labelColor": INK, "titleFontSize": 12},
             "range": {"category": PALETTE},
             "line": {"strokeWidth": 2.5},
             "point": {"size": 50, "filled": True},
@@ -54,187 +48,419 @@ def retain_theme() -> alt.theme.ThemeConfig:
     }
 
 
-@dataclass(frozen=True)
-class Figure:
-    id: str  # stable, e.g. "fig:turnover-trend:2026Q3"
-    stem: str  # file stem under results/figures/{quarter}/
-    title: str
-    caption: str
-    chart: alt.TopLevelMixin
-    data: pl.DataFrame
-    source_tables: tuple[str, ...]
-
-
 def _upto(frame: pl.DataFrame, quarter: str) -> pl.DataFrame:
-    last = parse_quarter(quarter)
-    return frame.filter(pl.col("quarter").map_elements(lambda q: parse_quarter(q) <= last, return_dtype=pl.Boolean))
+    """Rows up to and including `quarter` (labels like 2026Q3 sort in time order)."""
+    return frame.filter(pl.col("quarter") <= quarter)
 
 
-def pct(value: float | None, digits: int = 0) -> str:
-    return "n/a" if value is None else f"{value * 100:.{digits}f}%"
+def _values(data: pl.DataFrame) -> alt.Data:
+    return alt.Data(values=data.to_dicts())
 
 
-def turnover_trend(turnover: pl.DataFrame, quarter: str, benchmarks: dict) -> Figure:
-    data = _upto(turnover.filter(pl.col("level") == "organisation"), quarter).select(
+def _driver(ctx: Context, driver: str | None) -> str:
+    return ctx.t(f"category.driver.{driver or 'unknown'}")
+
+
+def _benchmark_layers(ctx: Context, axis: str) -> list[alt.Chart]:
+    """The contact-centre band (shaded) and the all-industry line (dashed), labelled, on `axis`."""
+    bench = ctx.benchmarks
+    low, high, line = bench["contact_centre_low"], bench["contact_centre_high"], bench["all_industry"]
+    band_text = ctx.t("fig.band-label", low=ctx.pct(low), high=ctx.pct(high))
+    line_text = ctx.t("fig.industry-label", rate=ctx.pct(line, 1))
+    band = alt.Chart(alt.Data(values=[{"low": low, "high": high}])).mark_rect(color=BENCH_FILL, opacity=0.16).encode(
+        **{axis: alt.X("low:Q") if axis == "x" else alt.Y("low:Q"), f"{axis}2": "high:Q"}
+    )
+    rule = alt.Chart(alt.Data(values=[{"v": line}])).mark_rule(color=MUTED, strokeDash=[5, 4]).encode(
+        **{axis: alt.X("v:Q") if axis == "x" else alt.Y("v:Q")}
+    )
+    if axis == "y":
+        band_label = alt.Chart(alt.Data(values=[{"v": high, "t": band_text}])).mark_text(
+            align="left", baseline="bottom", dx=4, dy=-2, color=BENCH_INK, fontSize=11
+        ).encode(y="v:Q", text="t:N", x=alt.value(0))
+        line_label = alt.Chart(alt.Data(values=[{"v": line, "t": line_text}])).mark_text(
+            align="left", baseline="top", dx=4, dy=3, color=MUTED, fontSize=11
+        ).encode(y="v:Q", text="t:N", x=alt.value(0))
+    else:
+        band_label = alt.Chart(alt.Data(values=[{"v": high, "t": band_text}])).mark_text(
+            align="right", baseline="bottom", dx=-3, dy=-4, color=BENCH_INK, fontSize=11
+        ).encode(x="v:Q", text="t:N", y=alt.value(0))
+        line_label = alt.Chart(alt.Data(values=[{"v": line, "t": line_text}])).mark_text(
+            align="left", baseline="bottom", dx=3, dy=-4, color=MUTED, fontSize=11
+        ).encode(x="v:Q", text="t:N", y=alt.value(0))
+    return [band, band_label, rule, line_label]
+
+
+def _rate_tooltip(ctx: Context, extra: list[alt.Tooltip]) -> list[alt.Tooltip]:
+    return [
+        *extra,
+        alt.Tooltip("voluntary_rate:Q", title=ctx.t("col.voluntary_rate"), format=".1%"),
+        alt.Tooltip("voluntary_rate_low:Q", title=ctx.t("col.voluntary_rate_low"), format=".1%"),
+        alt.Tooltip("voluntary_rate_high:Q", title=ctx.t("col.voluntary_rate_high"), format=".1%"),
+        alt.Tooltip("voluntary_exits:Q", title=ctx.t("col.voluntary_exits")),
+        alt.Tooltip("avg_headcount:Q", title=ctx.t("col.avg_headcount"), format=".0f"),
+    ]
+
+
+# ------------------------------------------------------------------ turnover
+
+
+def turnover_trend(ctx: Context) -> Figure:
+    turnover = ctx.table("turnover")
+    data = _upto(turnover.filter(pl.col("level") == "organisation"), ctx.quarter).select(
         "quarter", "voluntary_rate", "voluntary_rate_low", "voluntary_rate_high", "avg_headcount", "voluntary_exits"
     ).sort("quarter")
-    latest = data.filter(pl.col("quarter") == quarter).row(0, named=True) if data.height else {}
-    rate = latest.get("voluntary_rate")
-    low, high = benchmarks["contact_centre_low"], benchmarks["contact_centre_high"]
-    if rate is None:
-        position = "could not be measured"
-    elif rate < low:
-        position = "below the contact-centre band"
-    elif rate > high:
-        position = "above the contact-centre band"
-    else:
-        position = "inside the contact-centre band"
-    title = f"Voluntary turnover ran at {pct(rate)} a year in {quarter}, {position}"
-    base = alt.Chart(alt.Data(values=data.to_dicts()))
+    now = data.filter(pl.col("quarter") == ctx.quarter)
+    latest = now.row(0, named=True) if now.height else {}
+    rate, low, high = latest.get("voluntary_rate"), latest.get("voluntary_rate_low"), latest.get("voluntary_rate_high")
+    bench = ctx.benchmarks
+    position = band_position(rate, low, high, bench["contact_centre_low"], bench["contact_centre_high"])
+    title = ctx.t("fig.turnover-trend.title", rate=ctx.pct(rate, 1), quarter=ctx.quarter, band=ctx.t(f"category.band-short.{position or 'unknown'}"))
+    subtitle = ctx.t("fig.turnover-trend.subtitle", low=ctx.pct(low, 1), high=ctx.pct(high, 1))
+    base = alt.Chart(_values(data))
     x = alt.X("quarter:O", title=None, axis=alt.Axis(labelAngle=0))
-    band = alt.Chart(alt.Data(values=[{"low": low, "high": high, "label": f"Contact centres {pct(low)}–{pct(high)}"}])).mark_rect(
-        color=BENCH_FILL, opacity=0.15
-    ).encode(y=alt.Y("low:Q"), y2="high:Q")
-    band_label = alt.Chart(alt.Data(values=[{"y": high, "label": f"Contact-centre range {pct(low)}–{pct(high)}"}])).mark_text(
-        align="left", baseline="bottom", dx=4, dy=-2, color="#8a5a00", fontSize=11
-    ).encode(y="y:Q", text="label:N", x=alt.value(0))
-    rule = alt.Chart(alt.Data(values=[{"y": benchmarks["all_industry"], "label": f"All industries {pct(benchmarks['all_industry'], 1)}"}])).mark_rule(
-        color=MUTED, strokeDash=[5, 4]
-    ).encode(y="y:Q")
-    rule_label = rule.mark_text(align="left", baseline="top", dx=4, dy=3, color=MUTED, fontSize=11).encode(text="label:N", x=alt.value(0))
     interval = base.mark_area(opacity=0.18, color=PALETTE[0]).encode(x=x, y=alt.Y("voluntary_rate_low:Q"), y2="voluntary_rate_high:Q")
     line = base.mark_line(point=True, color=PALETTE[0]).encode(
         x=x,
-        y=alt.Y("voluntary_rate:Q", title="Annualised voluntary turnover", axis=alt.Axis(format="%")),
-        tooltip=[
-            alt.Tooltip("quarter:O", title="Quarter"),
-            alt.Tooltip("voluntary_rate:Q", title="Voluntary turnover", format=".1%"),
-            alt.Tooltip("voluntary_rate_low:Q", title="95% interval from", format=".1%"),
-            alt.Tooltip("voluntary_rate_high:Q", title="95% interval to", format=".1%"),
-            alt.Tooltip("voluntary_exits:Q", title="Voluntary exits"),
-            alt.Tooltip("avg_headcount:Q", title="Average headcount", format=".0f"),
-        ],
+        y=alt.Y("voluntary_rate:Q", title=ctx.t("axis.voluntary-turnover"), axis=alt.Axis(format="%")),
+        tooltip=_rate_tooltip(ctx, [alt.Tooltip("quarter:O", title=ctx.t("col.quarter"))]),
     )
-    chart = alt.layer(band, band_label, rule, rule_label, interval, line).properties(
-        title=alt.Title(title, subtitle="Annualised rate per quarter with its 95% interval; shaded band: contact-centre benchmark"),
-        width=600,
-        height=300,
+    chart = alt.layer(*_benchmark_layers(ctx, "y"), interval, line).properties(
+        title=alt.Title(title, subtitle=subtitle), width=WIDTH, height=280
     )
-    caption = (
-        "Annualised voluntary turnover (voluntary exits in the quarter / average headcount × 4), organisation-wide, "
-        "with an exact Poisson 95% interval. Shaded: the contact-centre benchmark band; dashed: all industries."
-    )
-    return Figure(f"fig:turnover-trend:{quarter}", "turnover-trend", title, caption, chart, data, ("turnover",))
+    return Figure(title, ctx.t("fig.turnover-trend.caption"), chart, data)
 
 
-def driver_trend(engagement: pl.DataFrame, quarter: str) -> Figure:
-    drivers = [d for d in DRIVER_LABELS if d not in ("engagement", "intent_to_stay")]
-    data = (
-        _upto(engagement.filter((pl.col("level") == "organisation") & pl.col("driver").is_in(drivers)), quarter)
-        .select("quarter", "driver", "respondents", "pct_favourable", "pct_favourable_low", "pct_favourable_high")
-        .with_columns(pl.col("driver").replace_strict(DRIVER_LABELS).alias("driver_label"))
-        .sort("quarter", "driver")
-    )
-    now = data.filter(pl.col("quarter") == quarter).sort("pct_favourable", descending=True, nulls_last=True)
-    if now.height and now["pct_favourable"][0] is not None:
-        best, worst = now.row(0, named=True), now.row(now.height - 1, named=True)
-        title = f"{best['driver_label']} is the strongest driver in {quarter} ({pct(best['pct_favourable'])} favourable), {worst['driver_label'].lower()} the weakest ({pct(worst['pct_favourable'])})"
+def turnover_by_site(ctx: Context) -> Figure:
+    turnover = ctx.table("turnover")
+    data = _upto(turnover.filter(pl.col("level") == "site"), ctx.quarter).select(
+        "site", "quarter", "voluntary_rate", "voluntary_rate_low", "voluntary_rate_high", "avg_headcount", "voluntary_exits", "suppressed"
+    ).sort("site", "quarter")
+    sites = sorted(data["site"].unique().to_list())
+    now = group_positions(turnover, ctx.quarter, "site", ctx.benchmarks).filter(pl.col("voluntary_rate").is_not_null())
+    if now.height:
+        ranked = now.sort(["voluntary_rate", "site"], descending=[True, False])
+        top, bottom = ranked.row(0, named=True), ranked.row(-1, named=True)
+        title = ctx.t("fig.turnover-by-site.title", quarter=ctx.quarter, high_site=top["site"], high_rate=ctx.pct(top["voluntary_rate"], 1), low_site=bottom["site"], low_rate=ctx.pct(bottom["voluntary_rate"], 1))
     else:
-        title = f"Driver scores for {quarter} could not be measured"
-    labels = [DRIVER_LABELS[d] for d in drivers]
-    base = alt.Chart(alt.Data(values=data.to_dicts()))
-    colour = alt.Color("driver_label:N", title="Driver", sort=labels, scale=alt.Scale(domain=labels, range=PALETTE[: len(labels)]))
-    chart = base.mark_line(point=True).encode(
+        title = ctx.t("fig.not-measured", quarter=ctx.quarter)
+    base = alt.Chart(_values(data))
+    colour = alt.Color("site:N", title=ctx.t("col.site"), scale=alt.Scale(domain=sites, range=PALETTE[: len(sites)]))
+    x = alt.X("quarter:O", title=None, axis=alt.Axis(labelAngle=0))
+    lines = base.mark_line(point=True).encode(
+        x=x,
+        y=alt.Y("voluntary_rate:Q", title=ctx.t("axis.voluntary-turnover"), axis=alt.Axis(format="%")),
+        color=colour,
+        tooltip=_rate_tooltip(ctx, [alt.Tooltip("site:N", title=ctx.t("col.site")), alt.Tooltip("quarter:O", title=ctx.t("col.quarter"))]),
+    )
+    chart = alt.layer(*_benchmark_layers(ctx, "y"), lines).properties(
+        title=alt.Title(title, subtitle=ctx.t("fig.turnover-by-site.subtitle")), width=WIDTH, height=260
+    )
+    return Figure(title, ctx.t("fig.turnover-by-site.caption", n=ctx.min_group_size), chart, data)
+
+
+def turnover_by_team(ctx: Context) -> Figure:
+    turnover = ctx.table("turnover")
+    rows = group_positions(turnover, ctx.quarter, "team", ctx.benchmarks)
+    hidden_text = ctx.t("fig.hidden-cell", n=ctx.min_group_size)
+    data = rows.select(
+        "site", "team", "group_size", "voluntary_exits", "avg_headcount", "voluntary_rate", "voluntary_rate_low", "voluntary_rate_high", "band_position", "suppressed"
+    ).with_columns(
+        pl.when(pl.col("suppressed").is_not_null()).then(pl.lit(hidden_text)).otherwise(pl.lit(None, pl.String)).alias("hidden_label"),
+        pl.col("band_position").replace_strict(
+            {p: ctx.t(f"category.band-short.{p}") for p in ("above", "above-uncertain", "inside", "below-uncertain", "below")}, default=None
+        ).alias("band_label"),
+    )
+    shown = data.filter(pl.col("voluntary_rate").is_not_null())
+    above = shown.filter(pl.col("band_position") == "above").height
+    if shown.height == 0:
+        title = ctx.t("fig.not-measured", quarter=ctx.quarter)
+    elif above:
+        title = ctx.t("fig.turnover-by-team.title-above", n=str(above), total=str(shown.height), quarter=ctx.quarter)
+    else:
+        top = shown.sort(["voluntary_rate", "team"], descending=[True, False]).row(0, named=True)
+        title = ctx.t("fig.turnover-by-team.title-none", quarter=ctx.quarter, team=top["team"], rate=ctx.pct(top["voluntary_rate"], 1))
+    order = data.sort("site", "team")["team"].to_list()
+    sites = sorted(data["site"].unique().to_list())
+    top_x = max([1.0, *[v for v in shown["voluntary_rate_high"].to_list() if v is not None]])
+    scale = alt.Scale(domain=[0, min(top_x, 2.0)], clamp=True, nice=True)
+    base = alt.Chart(_values(data)).encode(y=alt.Y("team:N", title=None, sort=order))
+    tooltip = _rate_tooltip(ctx, [alt.Tooltip("team:N", title=ctx.t("col.team")), alt.Tooltip("site:N", title=ctx.t("col.site")), alt.Tooltip("band_label:N", title=ctx.t("col.band_position"))])
+    colour = alt.Color("site:N", title=ctx.t("col.site"), scale=alt.Scale(domain=sites, range=PALETTE[: len(sites)]))
+    whisker = base.transform_filter("datum.voluntary_rate != null").mark_rule(strokeWidth=2).encode(
+        x=alt.X("voluntary_rate_low:Q", scale=scale, title=ctx.t("axis.voluntary-turnover"), axis=alt.Axis(format="%", orient="bottom")),
+        x2="voluntary_rate_high:Q",
+        color=colour,
+        tooltip=tooltip,
+    )
+    dot = base.transform_filter("datum.voluntary_rate != null").mark_point(filled=True, size=70).encode(
+        x=alt.X("voluntary_rate:Q", scale=scale), color=colour, tooltip=tooltip
+    )
+    hidden = base.transform_filter("datum.suppressed != null").mark_text(align="left", dx=4, color=HIDDEN_STROKE, fontStyle="italic", fontSize=11).encode(
+        x=alt.value(0), text="hidden_label:N", tooltip=[alt.Tooltip("team:N", title=ctx.t("col.team")), alt.Tooltip("hidden_label:N", title=ctx.t("col.value"))]
+    )
+    # The band and line are named in the subtitle: in-chart labels would collide on a narrow band.
+    band, _, rule, _ = _benchmark_layers(ctx, "x")
+    bench = ctx.benchmarks
+    subtitle = ctx.t(
+        "fig.turnover-by-team.subtitle", quarter=ctx.quarter,
+        low=ctx.pct(bench["contact_centre_low"]), high=ctx.pct(bench["contact_centre_high"]), line=ctx.pct(bench["all_industry"], 1),
+    )  # fmt: skip
+    chart = alt.layer(band, rule, whisker, dot, hidden).properties(
+        title=alt.Title(title, subtitle=subtitle), width=WIDTH, height=alt.Step(22)
+    )
+    return Figure(title, ctx.t("fig.turnover-by-team.caption", n=ctx.min_group_size), chart, data)
+
+
+# ------------------------------------------------------------------ engagement drivers
+
+
+def _driver_frame(ctx: Context, frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.with_columns(pl.col("driver").replace_strict({d: _driver(ctx, d) for d in DRIVERS}, default=None).alias("driver_label"))
+
+
+def driver_trend(ctx: Context) -> Figure:
+    engagement = ctx.table("engagement")
+    data = _driver_frame(
+        ctx,
+        _upto(engagement.filter((pl.col("level") == "organisation") & pl.col("driver").is_in(DRIVERS)), ctx.quarter)
+        .select("quarter", "driver", "respondents", "pct_favourable", "pct_favourable_low", "pct_favourable_high")
+        .sort("quarter", "driver"),
+    )
+    ranking = driver_ranking(engagement, ctx.quarter)
+    if ranking.height:
+        best, worst = ranking.row(0, named=True), ranking.row(-1, named=True)
+        title = ctx.t(
+            "fig.driver-trend.title", quarter=ctx.quarter,
+            best=_driver(ctx, best["driver"]), best_pct=ctx.pct(best["pct_favourable"]),
+            worst=_driver(ctx, worst["driver"]), worst_pct=ctx.pct(worst["pct_favourable"]),
+        )  # fmt: skip
+    else:
+        title = ctx.t("fig.not-measured", quarter=ctx.quarter)
+    labels = [_driver(ctx, d) for d in DRIVERS]
+    colour = alt.Color("driver_label:N", title=ctx.t("col.driver"), sort=labels, scale=alt.Scale(domain=labels, range=PALETTE[: len(labels)]))
+    chart = alt.Chart(_values(data)).mark_line(point=True).encode(
         x=alt.X("quarter:O", title=None, axis=alt.Axis(labelAngle=0)),
-        y=alt.Y("pct_favourable:Q", title="% favourable (4 or 5 of 5)", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
+        y=alt.Y("pct_favourable:Q", title=ctx.t("axis.favourable"), axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
         color=colour,
         tooltip=[
-            alt.Tooltip("driver_label:N", title="Driver"),
-            alt.Tooltip("quarter:O", title="Wave"),
-            alt.Tooltip("pct_favourable:Q", title="% favourable", format=".1%"),
-            alt.Tooltip("pct_favourable_low:Q", title="95% interval from", format=".1%"),
-            alt.Tooltip("pct_favourable_high:Q", title="95% interval to", format=".1%"),
-            alt.Tooltip("respondents:Q", title="Respondents"),
+            alt.Tooltip("driver_label:N", title=ctx.t("col.driver")),
+            alt.Tooltip("quarter:O", title=ctx.t("col.quarter")),
+            alt.Tooltip("pct_favourable:Q", title=ctx.t("col.pct_favourable"), format=".1%"),
+            alt.Tooltip("pct_favourable_low:Q", title=ctx.t("col.pct_favourable_low"), format=".1%"),
+            alt.Tooltip("pct_favourable_high:Q", title=ctx.t("col.pct_favourable_high"), format=".1%"),
+            alt.Tooltip("respondents:Q", title=ctx.t("col.respondents")),
         ],
-    ).properties(
-        title=alt.Title(title, subtitle="Share of favourable answers per driver and wave, organisation-wide"),
-        width=600,
-        height=300,
-    )
-    caption = "% favourable per driver and wave: answers of 4 or 5 on the driver's items (reverse-scored items turned round) over all its answers."
-    return Figure(f"fig:driver-trend:{quarter}", "driver-trend", title, caption, chart, data, ("engagement",))
+    ).properties(title=alt.Title(title, subtitle=ctx.t("fig.driver-trend.subtitle")), width=WIDTH, height=280)
+    return Figure(title, ctx.t("fig.driver-trend.caption"), chart, data)
 
 
-def team_driver_heatmap(engagement: pl.DataFrame, quarter: str, min_group_size: int) -> Figure:
-    drivers = [d for d in DRIVER_LABELS if d not in ("engagement", "intent_to_stay")]
-    data = (
-        engagement.filter((pl.col("level") == "team") & (pl.col("quarter") == quarter) & pl.col("driver").is_in(drivers))
-        .select("site", "team", "driver", "respondents", "pct_favourable", "suppressed")
-        .with_columns(
-            pl.col("driver").replace_strict(DRIVER_LABELS).alias("driver_label"),
-            pl.when(pl.col("suppressed").is_not_null())
-            .then(pl.lit(f"hidden (n<{min_group_size})"))
-            .otherwise((pl.col("pct_favourable") * 100).round(0).cast(pl.Int64).cast(pl.String) + "%")
-            .alias("label"),
-        )
-        .sort("site", "team", "driver")
+def team_driver_heatmap(ctx: Context) -> Figure:
+    engagement = ctx.table("engagement")
+    hidden_text = ctx.t("fig.hidden-cell", n=ctx.min_group_size)
+    data = _driver_frame(
+        ctx,
+        engagement.filter((pl.col("level") == "team") & (pl.col("quarter") == ctx.quarter) & pl.col("driver").is_in(DRIVERS))
+        .select("site", "team", "driver", "respondents", "pct_favourable", "pct_favourable_low", "pct_favourable_high", "suppressed")
+        .sort("site", "team", "driver"),
+    ).with_columns(
+        pl.when(pl.col("suppressed").is_not_null())
+        .then(pl.lit(hidden_text))
+        .otherwise(pl.col("pct_favourable").map_elements(lambda v: ctx.pct(v), return_dtype=pl.String))
+        .alias("label"),
     )
     hidden = data.filter(pl.col("suppressed").is_not_null()).height
-    title = f"Team × driver favourability in {quarter}" + (f": {hidden} cells hidden to protect small groups" if hidden else "")
-    base = alt.Chart(alt.Data(values=data.to_dicts())).encode(
-        x=alt.X("driver_label:N", title=None, sort=[DRIVER_LABELS[d] for d in drivers], axis=alt.Axis(labelAngle=0, orient="top")),
-        y=alt.Y("team:N", title=None, sort=sorted(data["team"].unique().to_list())),
+    shown = data.filter(pl.col("pct_favourable").is_not_null())
+    # Each team's weakest driver; the title names the driver weakest in most teams.
+    weakest = (
+        shown.sort(["team", "pct_favourable", "driver"]).group_by("team", maintain_order=True).first()
+        .group_by("driver").len().sort(["len", "driver"], descending=[True, False])
+    )  # fmt: skip
+    teams = shown["team"].n_unique()
+    if weakest.height:
+        top = weakest.row(0, named=True)
+        title = ctx.t("fig.heatmap.title", driver=_driver(ctx, top["driver"]), n=str(top["len"]), total=str(teams), quarter=ctx.quarter)
+    else:
+        title = ctx.t("fig.not-measured", quarter=ctx.quarter)
+    subtitle = ctx.t("fig.heatmap.subtitle", hidden=str(hidden))
+    labels = [_driver(ctx, d) for d in DRIVERS]
+    base = alt.Chart(_values(data)).encode(
+        x=alt.X("driver_label:N", title=None, sort=labels, axis=alt.Axis(labelAngle=0, orient="top")),
+        y=alt.Y("team:N", title=None, sort=data.sort("site", "team")["team"].unique(maintain_order=True).to_list()),
     )
-    shown = base.transform_filter("datum.suppressed == null").mark_rect(stroke="white", strokeWidth=1).encode(
-        color=alt.Color("pct_favourable:Q", title="% favourable", scale=alt.Scale(scheme="blues", domain=[0.2, 0.9]), legend=alt.Legend(format="%")),
-        tooltip=[alt.Tooltip("team:N", title="Team"), alt.Tooltip("driver_label:N", title="Driver"), alt.Tooltip("pct_favourable:Q", format=".1%", title="% favourable"), alt.Tooltip("respondents:Q", title="Respondents")],
+    cell_tooltip = [
+        alt.Tooltip("team:N", title=ctx.t("col.team")),
+        alt.Tooltip("driver_label:N", title=ctx.t("col.driver")),
+        alt.Tooltip("label:N", title=ctx.t("col.pct_favourable")),
+        alt.Tooltip("pct_favourable_low:Q", format=".1%", title=ctx.t("col.pct_favourable_low")),
+        alt.Tooltip("pct_favourable_high:Q", format=".1%", title=ctx.t("col.pct_favourable_high")),
+        alt.Tooltip("respondents:Q", title=ctx.t("col.respondents")),
+    ]
+    shown_cells = base.transform_filter("datum.suppressed == null").mark_rect(stroke="white", strokeWidth=1).encode(
+        color=alt.Color("pct_favourable:Q", title=ctx.t("axis.favourable"), scale=alt.Scale(scheme="blues", domain=[0.2, 0.9]), legend=alt.Legend(format="%")),
+        tooltip=cell_tooltip,
     )
-    masked = base.transform_filter("datum.suppressed != null").mark_rect(color="#f3f4f6", stroke="#9ca3af", strokeDash=[3, 2]).encode(
-        tooltip=[alt.Tooltip("team:N", title="Team"), alt.Tooltip("label:N", title="Value")]
+    # Hidden cells: hatched grey with a dashed border and the word "hidden", never blank or zero.
+    masked = base.transform_filter("datum.suppressed != null").mark_rect(color=HIDDEN_FILL, stroke=HIDDEN_STROKE, strokeDash=[3, 2], strokeWidth=1).encode(
+        tooltip=[alt.Tooltip("team:N", title=ctx.t("col.team")), alt.Tooltip("driver_label:N", title=ctx.t("col.driver")), alt.Tooltip("label:N", title=ctx.t("col.value"))]
     )
-    text = base.mark_text(fontSize=10).encode(
+    text = base.transform_filter("datum.suppressed == null").mark_text(fontSize=10).encode(
         text="label:N",
         color=alt.condition("datum.pct_favourable > 0.65", alt.value("white"), alt.value(INK)),
     )
-    chart = alt.layer(shown, masked, text).properties(
-        title=alt.Title(title, subtitle="Cells hidden for privacy are grey with a dashed border, never blank or zero"),
-        width=620,
-        height=alt.Step(24),
+    hidden_text = base.transform_filter("datum.suppressed != null").mark_text(fontSize=9, fontStyle="italic", color=HIDDEN_STROKE).encode(text="label:N")
+    chart = alt.layer(shown_cells, masked, text, hidden_text).properties(title=alt.Title(title, subtitle=subtitle), width=WIDTH, height=alt.Step(24))
+    return Figure(title, ctx.t("fig.heatmap.caption", quarter=ctx.quarter, n=ctx.min_group_size), chart, data)
+
+
+# ------------------------------------------------------------------ survey response
+
+
+def response_rates(ctx: Context) -> Figure:
+    rates = ctx.table("response_rates")
+    hidden_text = ctx.t("fig.hidden-cell", n=ctx.min_group_size)
+    data = (
+        rates.filter((pl.col("level") == "team") & (pl.col("quarter") == ctx.quarter))
+        .select("site", "team", "invited", "respondents", "response_rate", "suppressed")
+        .sort("site", "team")
+        .with_columns(pl.when(pl.col("suppressed").is_not_null()).then(pl.lit(hidden_text)).otherwise(pl.lit(None, pl.String)).alias("hidden_label"))
     )
-    caption = (
-        f"% favourable per team and driver in {quarter}. Teams with fewer than {min_group_size} respondents, "
-        "and cells that would reveal them by subtraction, are hidden."
+    org = rates.filter((pl.col("level") == "organisation") & (pl.col("quarter") == ctx.quarter))
+    org_rate = org["response_rate"][0] if org.height else None
+    shown = data.filter(pl.col("response_rate").is_not_null())
+    if shown.height and org_rate is not None:
+        low = shown.sort(["response_rate", "team"]).row(0, named=True)
+        title = ctx.t("fig.response-rates.title", rate=ctx.pct(org_rate), quarter=ctx.quarter, team=low["team"], team_rate=ctx.pct(low["response_rate"]))
+    else:
+        title = ctx.t("fig.not-measured", quarter=ctx.quarter)
+    sites = sorted(data["site"].unique().to_list())
+    base = alt.Chart(_values(data)).encode(y=alt.Y("team:N", title=None, sort=data["team"].to_list()))
+    bars = base.transform_filter("datum.response_rate != null").mark_bar(height=14).encode(
+        x=alt.X("response_rate:Q", title=ctx.t("col.response_rate"), axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("site:N", title=ctx.t("col.site"), scale=alt.Scale(domain=sites, range=PALETTE[: len(sites)])),
+        tooltip=[
+            alt.Tooltip("team:N", title=ctx.t("col.team")),
+            alt.Tooltip("response_rate:Q", title=ctx.t("col.response_rate"), format=".1%"),
+            alt.Tooltip("respondents:Q", title=ctx.t("col.respondents")),
+            alt.Tooltip("invited:Q", title=ctx.t("col.invited")),
+        ],
     )
-    return Figure(f"fig:team-driver-heatmap:{quarter}", "team-driver-heatmap", title, caption, chart, data, ("engagement",))
+    hidden = base.transform_filter("datum.suppressed != null").mark_text(align="left", dx=4, color=HIDDEN_STROKE, fontStyle="italic", fontSize=11).encode(
+        x=alt.value(0), text="hidden_label:N"
+    )
+    layers = [bars, hidden]
+    if org_rate is not None:
+        label = ctx.t("fig.response-rates.org-label", rate=ctx.pct(org_rate))
+        rule = alt.Chart(alt.Data(values=[{"v": org_rate, "t": label}])).mark_rule(color=INK, strokeDash=[4, 3]).encode(x="v:Q")
+        rule_text = rule.mark_text(align="left", baseline="bottom", dx=3, dy=-4, color=INK, fontSize=11).encode(text="t:N", y=alt.value(0))
+        layers += [rule, rule_text]
+    chart = alt.layer(*layers).properties(title=alt.Title(title, subtitle=ctx.t("fig.response-rates.subtitle", quarter=ctx.quarter)), width=WIDTH, height=alt.Step(22))
+    return Figure(title, ctx.t("fig.response-rates.caption", n=ctx.min_group_size), chart, data)
 
 
-BUILDERS: dict[str, Callable[..., Figure]] = {
-    "turnover-trend": turnover_trend,
-    "driver-trend": driver_trend,
-    "team-driver-heatmap": team_driver_heatmap,
-}
+# ------------------------------------------------------------------ research report
 
 
-def write_figure(figure: Figure, out_dir: Path) -> dict[str, str]:
-    """Write spec, data and SVG; return the three paths."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    spec = figure.chart.to_dict()
-    spec["usermeta"] = {"retain": {"id": figure.id, "caption": figure.caption, "source_tables": list(figure.source_tables)}}
-    paths = {kind: out_dir / f"{figure.stem}.{kind}" for kind in ("vl.json", "parquet", "svg")}
-    paths["vl.json"].write_text(json.dumps(spec, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
-    figure.data.write_parquet(paths["parquet"])
-    paths["svg"].write_text(vlc.vegalite_to_svg(spec), encoding="utf-8")
-    return {k: str(v) for k, v in paths.items()}
+def driver_intervals(ctx: Context) -> Figure:
+    engagement = ctx.table("engagement")
+    data = _driver_frame(
+        ctx,
+        _upto(engagement.filter((pl.col("level") == "organisation") & pl.col("driver").is_in(DRIVERS)), ctx.quarter)
+        .select("quarter", "driver", "respondents", "pct_favourable", "pct_favourable_low", "pct_favourable_high")
+        .sort("driver", "quarter"),
+    )
+    # Which driver ranked first in most waves (the same ranking as the quarterly text).
+    firsts: dict[str, int] = {}
+    waves = sorted(data["quarter"].unique().to_list())
+    for wave in waves:
+        ranking = driver_ranking(engagement, wave)
+        if ranking.height:
+            firsts[ranking["driver"][0]] = firsts.get(ranking["driver"][0], 0) + 1
+    if firsts:
+        best = max(sorted(firsts), key=lambda d: firsts[d])
+        title = ctx.t("fig.driver-intervals.title", driver=_driver(ctx, best), n=str(firsts[best]), total=str(len(waves)))
+    else:
+        title = ctx.t("fig.not-measured", quarter=ctx.quarter)
+    labels = [_driver(ctx, d) for d in DRIVERS]
+    x = alt.X("quarter:O", title=None, axis=alt.Axis(labelAngle=-90, labelFontSize=10))
+    y = alt.Y("pct_favourable:Q", title=ctx.t("axis.favourable"), axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1]))
+    area = alt.Chart().mark_area(opacity=0.2, color=PALETTE[0]).encode(x=x, y=alt.Y("pct_favourable_low:Q"), y2="pct_favourable_high:Q")
+    line = alt.Chart().mark_line(point=True, color=PALETTE[0]).encode(
+        x=x,
+        y=y,
+        tooltip=[
+            alt.Tooltip("driver_label:N", title=ctx.t("col.driver")),
+            alt.Tooltip("quarter:O", title=ctx.t("col.quarter")),
+            alt.Tooltip("pct_favourable:Q", title=ctx.t("col.pct_favourable"), format=".1%"),
+            alt.Tooltip("pct_favourable_low:Q", title=ctx.t("col.pct_favourable_low"), format=".1%"),
+            alt.Tooltip("pct_favourable_high:Q", title=ctx.t("col.pct_favourable_high"), format=".1%"),
+            alt.Tooltip("respondents:Q", title=ctx.t("col.respondents")),
+        ],
+    )
+    chart = (
+        alt.layer(area, line, data=_values(data))
+        .properties(width=170, height=130)
+        .facet(facet=alt.Facet("driver_label:N", title=None, sort=labels), columns=3)
+        .properties(title=alt.Title(title, subtitle=ctx.t("fig.driver-intervals.subtitle")))
+    )
+    return Figure(title, ctx.t("fig.driver-intervals.caption"), chart, data)
 
 
-def build(tables: dict[str, str], quarter: str, config: dict, out_dir: str) -> list[Figure]:
-    turnover = pl.read_parquet(tables["turnover"])
-    engagement = pl.read_parquet(tables["engagement"])
-    figures = [
-        turnover_trend(turnover, quarter, config["benchmarks"]),
-        driver_trend(engagement, quarter),
-        team_driver_heatmap(engagement, quarter, config["privacy"]["min_group_size"]),
-    ]
-    for figure in figures:
-        write_figure(figure, Path(out_dir))
-    return figures
+def enps_trend(ctx: Context) -> Figure:
+    enps = ctx.table("enps")
+    data = _upto(enps.filter(pl.col("level") == "organisation"), ctx.quarter).select("quarter", "respondents", "promoters", "detractors", "enps", "enps_low", "enps_high").sort("quarter")
+    now = data.filter(pl.col("quarter") == ctx.quarter)
+    score = {"kind": "score", "digits": 0}
+    if now.height and now["enps"][0] is not None:
+        row = now.row(0, named=True)
+        title = ctx.t("fig.enps-trend.title", quarter=ctx.quarter, enps=ctx.fmt(row["enps"], score), low=ctx.fmt(row["enps_low"], score), high=ctx.fmt(row["enps_high"], score))
+    else:
+        title = ctx.t("fig.not-measured", quarter=ctx.quarter)
+    base = alt.Chart(_values(data))
+    x = alt.X("quarter:O", title=None, axis=alt.Axis(labelAngle=0))
+    area = base.mark_area(opacity=0.18, color=PALETTE[2]).encode(x=x, y="enps_low:Q", y2="enps_high:Q")
+    line = base.mark_line(point=True, color=PALETTE[2]).encode(
+        x=x,
+        y=alt.Y("enps:Q", title=ctx.t("col.enps"), scale=alt.Scale(domain=[-100, 100])),
+        tooltip=[
+            alt.Tooltip("quarter:O", title=ctx.t("col.quarter")),
+            alt.Tooltip("enps:Q", title=ctx.t("col.enps"), format="+.1f"),
+            alt.Tooltip("enps_low:Q", title=ctx.t("col.enps_low"), format="+.1f"),
+            alt.Tooltip("enps_high:Q", title=ctx.t("col.enps_high"), format="+.1f"),
+            alt.Tooltip("respondents:Q", title=ctx.t("col.respondents")),
+        ],
+    )
+    zero = alt.Chart(alt.Data(values=[{"v": 0}])).mark_rule(color=MUTED).encode(y="v:Q")
+    chart = alt.layer(zero, area, line).properties(title=alt.Title(title, subtitle=ctx.t("fig.enps-trend.subtitle")), width=WIDTH, height=240)
+    return Figure(title, ctx.t("fig.enps-trend.caption"), chart, data)
+
+
+def response_rate_trend(ctx: Context) -> Figure:
+    rates = ctx.table("response_rates")
+    data = _upto(rates.filter(pl.col("level").is_in(["organisation", "site"])), ctx.quarter).with_columns(
+        pl.when(pl.col("level") == "organisation").then(pl.lit(ctx.t("col.organisation"))).otherwise(pl.col("site")).alias("group")
+    ).select("group", "level", "quarter", "invited", "respondents", "response_rate").sort("level", "group", "quarter")
+    shown = data.filter(pl.col("response_rate").is_not_null())
+    if shown.height:
+        title = ctx.t("fig.response-rate-trend.title", low=ctx.pct(shown["response_rate"].min()), high=ctx.pct(shown["response_rate"].max()), n=str(shown["quarter"].n_unique()))
+    else:
+        title = ctx.t("fig.not-measured", quarter=ctx.quarter)
+    groups = data["group"].unique(maintain_order=True).to_list()
+    chart = alt.Chart(_values(data)).mark_line(point=True).encode(
+        x=alt.X("quarter:O", title=None, axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("response_rate:Q", title=ctx.t("col.response_rate"), axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("group:N", title=None, sort=groups, scale=alt.Scale(domain=groups, range=[INK, *PALETTE][: len(groups)])),
+        tooltip=[
+            alt.Tooltip("group:N", title=ctx.t("col.group")),
+            alt.Tooltip("quarter:O", title=ctx.t("col.quarter")),
+            alt.Tooltip("response_rate:Q", title=ctx.t("col.response_rate"), format=".1%"),
+            alt.Tooltip("respondents:Q", title=ctx.t("col.respondents")),
+            alt.Tooltip("invited:Q", title=ctx.t("col.invited")),
+        ],
+    ).properties(title=alt.Title(title, subtitle=ctx.t("fig.response-rate-trend.subtitle")), width=WIDTH, height=240)
+    return Figure(title, ctx.t("fig.response-rate-trend.caption"), chart, data)
+
+
+def chart_titles(spec: dict[str, Any]) -> str:
+    """The title text of a written Vega-Lite spec (for tests and the audit appendix)."""
+    title = spec.get("title", {})
+    return title.get("text", "") if isinstance(title, dict) else str(title)

@@ -117,11 +117,14 @@ def resolve_engine(engine: str = "auto") -> str:
     raise ValueError(f"unknown render engine {engine!r}; expected 'auto', 'quarto' or 'jupyter'")
 
 
-def quarto_command(qmd: Path, fmt: str, output_name: str, params: Mapping[str, object]) -> list[str]:
+def quarto_command(
+    qmd: Path, fmt: str, output_name: str, params: Mapping[str, object], metadata: Mapping[str, object] | None = None
+) -> list[str]:
     """The exact ``quarto render`` command for one format.
 
     ``output_name`` is a bare file name (Quarto refuses paths in ``--output``); each parameter
-    becomes ``-P name:value`` with the value written as a YAML scalar (Quarto parses it as YAML).
+    becomes ``-P name:value`` and each metadata entry ``-M key:value``, with the value written
+    as a YAML scalar (Quarto parses it as YAML).
     """
     if fmt not in QUARTO_TO:
         raise ValueError(f"unknown output format {fmt!r}; expected one of {sorted(QUARTO_TO)}")
@@ -131,6 +134,9 @@ def quarto_command(qmd: Path, fmt: str, output_name: str, params: Mapping[str, o
     for name, value in params.items():
         _check_param_name(name)
         cmd += ["-P", f"{name}:{_yaml_scalar(value)}"]
+    for key, value in (metadata or {}).items():
+        _check_meta_key(key)
+        cmd += ["-M", f"{key}:{_yaml_scalar(value)}"]
     return cmd
 
 
@@ -159,12 +165,15 @@ def render(
     log: Callable[[str], None] | None = None,
     cell_timeout: float = _DEFAULT_CELL_TIMEOUT,
     check_offline: bool = True,
+    metadata: Mapping[str, object] | None = None,
 ) -> RenderResult:
     """Render ``qmd`` with ``params`` into ``out_dir/<output_stem>.<ext>`` for each format.
 
     ``resource_dirs`` are extra directories copied into the private build directory next to the
     template, each under its own name (``<build>/<dir.name>/``), so templates can refer to them
     relatively.  ``check_offline`` rejects HTML that would load anything from the network.
+    ``metadata`` overrides document metadata (Quarto's ``-M key:value``), e.g. a ``title``,
+    ``subtitle``, ``lang`` or ``pagetitle`` written in the report's language.
     """
     qmd = Path(qmd).resolve()
     out_dir = Path(out_dir).resolve()
@@ -179,6 +188,9 @@ def render(
     for fmt in fmts:
         if fmt not in FORMATS:
             raise ValueError(f"unknown output format {fmt!r}; expected one of {sorted(FORMATS)}")
+    user_meta = dict(metadata or {})
+    for key in user_meta:
+        _check_meta_key(key)
     user_params = dict(params)
     for name in user_params:
         _check_param_name(name)
@@ -210,10 +222,10 @@ def render(
         say(f"[{engine_name}] {qmd.name} -> {fmt}: build dir {build}")
         try:
             if engine_name == "quarto":
-                produced = _render_quarto(build / qmd.name, fmt, output_stem, doc_params, commands, say)
+                produced = _render_quarto(build / qmd.name, fmt, output_stem, doc_params, commands, say, user_meta)
             else:
                 produced = _render_jupyter(
-                    build / qmd.name, fmt, output_stem, doc_params, commands, say, cell_timeout, chromium
+                    build / qmd.name, fmt, output_stem, doc_params, commands, say, cell_timeout, chromium, user_meta
                 )
             if check_offline and fmt == "html":
                 bad = offline_violations(produced.read_text(encoding="utf-8", errors="replace"))
@@ -222,6 +234,8 @@ def render(
                         "the HTML would load resources from the network when opened (it must work "
                         "offline): " + "; ".join(bad[:8])
                     )
+            if fmt == "pdf":
+                normalise_pdf(produced)  # no wall-clock time in the output: reruns are byte-identical
             final = out_dir / f"{output_stem}.{FORMATS[fmt]}"
             os.replace(produced, final)
             side = produced.with_name(f"{output_stem}_files")
@@ -249,6 +263,14 @@ def render(
 # --------------------------------------------------------------------------------------------
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+_META_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+
+
+def _check_meta_key(key: object) -> None:
+    if not isinstance(key, str) or not _META_KEY.match(key):
+        raise ValueError(f"metadata key {key!r} is not a plain key (letters, digits, '-' and '_')")
 
 
 def _check_param_name(name: object) -> None:
@@ -358,15 +380,17 @@ def _tail(text: str | None, lines: int = _STDERR_TAIL_LINES) -> str:
 
 
 def _render_quarto(
-    qmd: Path, fmt: str, stem: str, params: Mapping[str, object], commands: list, say: Callable[[str], None]
+    qmd: Path, fmt: str, stem: str, params: Mapping[str, object], commands: list, say: Callable[[str], None],
+    metadata: Mapping[str, object] | None = None,
 ) -> Path:
     build = qmd.parent
     output_name = f"{stem}.{FORMATS[fmt]}"
-    cmd = quarto_command(qmd, fmt, output_name, params)
+    cmd = quarto_command(qmd, fmt, output_name, params, metadata)
     commands.append(cmd)
     say("$ " + shlex.join(cmd))
     env = os.environ.copy()
     env.setdefault("QUARTO_PYTHON", sys.executable)  # execute with this venv's interpreter
+    env.setdefault("SOURCE_DATE_EPOCH", str(source_date_epoch()))  # Typst dates its PDF with this, not the clock
     try:
         proc = subprocess.run(cmd, cwd=build, capture_output=True, text=True, env=env)
     except OSError as exc:
@@ -648,7 +672,7 @@ def _shortcodes(text: str, meta: Mapping, path: str, line: int, say: Callable[[s
 
 
 def parse_qmd(
-    text: str, fmt: str, *, path: str = "<qmd>", project_meta: Mapping | None = None,
+    text: str, fmt: str, *, path: str = "<qmd>", project_meta: Mapping | None = None, metadata: Mapping | None = None,
     log: Callable[[str], None] | None = None,
 ) -> QmdDocument:
     """Read a ``.qmd`` for output format ``fmt`` ("html" or "pdf").
@@ -661,7 +685,7 @@ def parse_qmd(
         raise ValueError(f"unknown output format {fmt!r}")
     say = log or (lambda _m: None)
     front, lines, offset = _split_front_matter(text, path)
-    meta = _deep_merge(dict(project_meta or {}), front)
+    meta = _deep_merge(_deep_merge(dict(project_meta or {}), front), dict(metadata or {}))
     defaults = dict(_EXEC_DEFAULTS)
     if isinstance(meta.get("execute"), dict):
         defaults.update({k: v for k, v in meta["execute"].items() if k in _EXEC_DEFAULTS})
@@ -908,6 +932,7 @@ def _render_jupyter(
     say: Callable[[str], None],
     cell_timeout: float,
     chromium: str | None,
+    metadata: Mapping[str, object] | None = None,
 ) -> Path:
     build = qmd.parent
     project_meta: dict = {}
@@ -915,7 +940,9 @@ def _render_jupyter(
         loaded = yaml.safe_load((build / "_quarto.yml").read_text(encoding="utf-8")) or {}
         if isinstance(loaded, dict):
             project_meta = {k: v for k, v in loaded.items() if k != "project"}
-    doc = parse_qmd(qmd.read_text(encoding="utf-8"), fmt, path=qmd.name, project_meta=project_meta, log=say)
+    doc = parse_qmd(
+        qmd.read_text(encoding="utf-8"), fmt, path=qmd.name, project_meta=project_meta, metadata=metadata, log=say
+    )
     page = _jupyter_html(doc, qmd, fmt, params, say, cell_timeout)
     if fmt == "html":
         target = build / f"{stem}.html"
@@ -1132,10 +1159,15 @@ def _title_block(meta: Mapping, qmd: Path) -> tuple[str, str]:
     subtitle = _meta_text(meta.get("subtitle"))
     author = _meta_text(meta.get("author"))
     date = _meta_text(meta.get("date"))
-    if date == "today":
-        date = _dt.date.today().isoformat()
-    elif date == "last-modified":
-        date = _dt.date.fromtimestamp(qmd.stat().st_mtime).isoformat()
+    if date in ("today", "now", "last-modified"):
+        # A wall-clock date would make reruns differ: SOURCE_DATE_EPOCH when set, else today.
+        epoch = os.environ.get("SOURCE_DATE_EPOCH")
+        if epoch and epoch.strip().isdigit():
+            date = _dt.datetime.fromtimestamp(int(epoch), tz=_dt.timezone.utc).date().isoformat()
+        elif date == "last-modified":
+            date = _dt.date.fromtimestamp(qmd.stat().st_mtime).isoformat()
+        else:
+            date = _dt.date.today().isoformat()
     rows = []
     if title:
         rows.append(f'<h1 class="title">{_html.escape(title)}</h1>')
@@ -1145,7 +1177,7 @@ def _title_block(meta: Mapping, qmd: Path) -> tuple[str, str]:
         rows.append(f'<p class="author">{_html.escape(author)}</p>')
     if date:
         rows.append(f'<p class="date">{_html.escape(date)}</p>')
-    page_title = " – ".join(t for t in (title, subtitle) if t) or qmd.stem
+    page_title = _meta_text(meta.get("pagetitle")) or " – ".join(t for t in (title, subtitle) if t) or qmd.stem
     block = '<header class="retain-title-block">\n' + "\n".join(rows) + "\n</header>\n" if rows else ""
     return _html.escape(page_title), block
 
@@ -1256,6 +1288,56 @@ def offline_violations(page: str) -> list[str]:
     scanner.feed(page)
     scanner.close()
     return scanner.found
+
+
+# --------------------------------------------------------------------------------------------
+# Reproducible PDFs
+# --------------------------------------------------------------------------------------------
+
+#: PDF date strings ``(D:YYYYMMDDHHmmSS+HH'mm')`` in the document information dictionary.
+_PDF_INFO_DATE = re.compile(rb"(/(?:CreationDate|ModDate)\s*\(D:)(\d{4,14})((?:[Zz]|[+-]\d\d'?\d\d'?)?)(\))")
+#: ISO dates in XMP metadata (``<xmp:CreateDate>2026-01-02T03:04:05+00:00</xmp:CreateDate>``).
+_XMP_DATE = re.compile(
+    rb"(<(xmp:CreateDate|xmp:ModifyDate|xmp:MetadataDate|pdf:CreationDate)>)"
+    rb"(\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d+)?)?)([Zz]|[+-]\d\d:\d\d)?(</\2>)"
+)
+
+
+def source_date_epoch() -> int:
+    """The date reproducible builds stamp on documents: ``SOURCE_DATE_EPOCH`` if set, else 0 (1970-01-01)."""
+    value = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    return int(value) if value.isdigit() else 0
+
+
+def normalise_pdf(path: Path, epoch: int | None = None) -> int:
+    """Replace the creation/modification dates a PDF writer stamped from the clock with a fixed
+    date (``SOURCE_DATE_EPOCH``, else 1970-01-01 UTC); returns how many dates were replaced.
+
+    Every replacement has exactly the length of what it replaces, so the cross-reference table's
+    byte offsets stay valid and the PDF stays well-formed. Dates inside compressed streams are
+    not touched (Chromium and Typst write them uncompressed).
+    """
+    stamp = _dt.datetime.fromtimestamp(source_date_epoch() if epoch is None else epoch, tz=_dt.timezone.utc)
+    digits = stamp.strftime("%Y%m%d%H%M%S").encode("ascii")
+    iso = stamp.strftime("%Y-%m-%dT%H:%M:%S").encode("ascii")
+
+    def zero_offset(tz: bytes) -> bytes:  # "+02'00'" -> "+00'00'", "Z" stays
+        return re.sub(rb"\d", b"0", tz).replace(b"-", b"+")
+
+    def info(m: re.Match) -> bytes:
+        return m.group(1) + digits[: len(m.group(2))] + zero_offset(m.group(3)) + m.group(4)
+
+    def xmp(m: re.Match) -> bytes:
+        when = m.group(3)
+        fixed = iso[: len(when)] + re.sub(rb"\d", b"0", when[len(iso) :])  # fractions of a second become 0
+        return m.group(1) + fixed + zero_offset(m.group(4) or b"") + m.group(5)
+
+    data = Path(path).read_bytes()
+    data, n_info = _PDF_INFO_DATE.subn(info, data)
+    data, n_xmp = _XMP_DATE.subn(xmp, data)
+    if n_info or n_xmp:
+        Path(path).write_bytes(data)
+    return n_info + n_xmp
 
 
 # --------------------------------------------------------------------------------------------

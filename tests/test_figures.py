@@ -1,0 +1,156 @@
+"""The exhibit registry and the chart/table builders, on small hand-built tables."""
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import report_fixtures as fx
+from analysis import exhibits, pipeline
+from analysis.exhibits import EXHIBITS, Context, Exhibit, registered
+from analysis.numbers import band_position, line_position
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("exhibits")
+    fx.build_results(root)
+    return root / "results"
+
+
+@pytest.fixture(scope="module")
+def built_fr(tmp_path_factory):
+    root = tmp_path_factory.mktemp("exhibits-fr")
+    fx.build_results(root, language="fr")
+    return root / "results"
+
+
+def spec(results: Path, label: str, stem: str) -> dict:
+    return json.loads((results / "figures" / label / f"{stem}.vl.json").read_text(encoding="utf-8"))
+
+
+def test_registry_ids_are_unique_and_tables_are_known():
+    ids = [(e.scope, e.kind, e.stem) for e in EXHIBITS]
+    assert len(ids) == len(set(ids))
+    sources = pipeline.exhibit_sources()
+    for e in EXHIBITS:
+        assert set(e.tables) <= set(sources), e
+        module, _, function = e.builder.partition(":")
+        assert callable(getattr(__import__(module, fromlist=[function]), function)), e.builder
+
+
+def test_rule_inputs_and_outputs_follow_the_registry():
+    inputs = pipeline.exhibit_inputs("quarterly")
+    assert inputs["turnover"] == "results/tables/turnover.parquet"
+    assert inputs["ingest_manifest"] == "results/ingest/manifest.json"
+    assert set(inputs) == {t for e in registered("quarterly") for t in e.tables}
+    outputs = pipeline.exhibit_outputs("quarterly", "2026Q3")
+    assert outputs["fig_turnover_trend_vl_json"] == "results/figures/2026Q3/turnover-trend.vl.json"
+    assert outputs["tbl_ingest_summary_tbl_json"] == "results/figures/2026Q3/ingest-summary.tbl.json"
+    assert len(outputs) == sum(len(exhibits.FILE_KINDS[e.kind]) for e in registered("quarterly"))
+    assert "results/figures/research/config.tbl.json" in pipeline.research_files()
+
+
+def test_a_builder_may_read_only_the_tables_it_declares(tmp_path):
+    paths = fx.write_tables(tmp_path)
+    exhibit = Exhibit("fig", "x", "quarterly", ("turnover",), "analysis.figures:driver_trend")
+    ctx = Context(exhibit, paths, "2026Q3", "2026Q3", fx.CONFIG, "en")
+    with pytest.raises(KeyError, match="reads 'engagement' but declares only"):
+        ctx.table("engagement")
+
+
+def test_every_exhibit_writes_its_files_with_id_and_data(built):
+    for scope, label in (("quarterly", "2026Q3"), ("research", "research")):
+        for e in registered(scope):
+            files = e.files(built / "figures" / label)
+            for path in files.values():
+                assert Path(path).is_file() and Path(path).stat().st_size > 0, path
+            meta_file = files["vl.json"] if e.kind == "fig" else files["tbl.json"]
+            meta = json.loads(Path(meta_file).read_text(encoding="utf-8"))
+            meta = meta["usermeta"]["retain"] if e.kind == "fig" else meta
+            assert meta["id"] == e.id(label)
+            assert meta["source_tables"] == list(e.tables)
+            if e.kind == "fig":
+                assert Path(files["svg"]).read_text(encoding="utf-8").lstrip().startswith("<svg")
+
+
+def test_chart_data_is_exactly_the_table_rows(built):
+    turnover = pl.read_parquet(built / "tables/turnover.parquet")
+    data = pl.read_parquet(built / "figures/2026Q3/turnover-trend.parquet")
+    expected = turnover.filter(pl.col("level") == "organisation").sort("quarter")
+    assert data["voluntary_rate"].to_list() == expected["voluntary_rate"].to_list()
+    inline = spec(built, "2026Q3", "turnover-trend")
+    values = [layer for layer in inline["layer"] if layer.get("data", {}).get("values") and "quarter" in layer["data"]["values"][0]]
+    assert values and [v["voluntary_rate"] for v in values[0]["data"]["values"]] == expected["voluntary_rate"].to_list()
+
+
+def test_titles_state_the_finding_from_the_same_judgement_as_the_text(built):
+    numbers = {r["id"]: r for r in json.loads((built / "numbers/2026Q3.json").read_text(encoding="utf-8"))}
+    trend = spec(built, "2026Q3", "turnover-trend")["usermeta"]["retain"]["title"]
+    assert numbers["num:voluntary-turnover:2026Q3"]["display"] in trend
+    assert numbers["num:voluntary-turnover-band:2026Q3"]["value"] == "inside" and "inside the contact-centre range" in trend
+    drivers = spec(built, "2026Q3", "driver-trend")["usermeta"]["retain"]["title"]
+    assert "Manager" in drivers.split(";")[0] and "Mission" in drivers.split(";")[1]
+    assert numbers["num:driver-strongest:2026Q3"]["value"] == "manager"
+
+
+def test_hidden_cells_are_marked_never_blank(built):
+    heat = pl.read_parquet(built / "figures/2026Q3/team-driver-heatmap.parquet")
+    hidden = heat.filter(pl.col("suppressed").is_not_null())
+    assert hidden.height == 12  # B-1 and B-2, six drivers each
+    assert hidden["label"].unique().to_list() == ["hidden (n<5)"]
+    assert hidden["pct_favourable"].null_count() == hidden.height  # no number leaks
+    svg = (built / "figures/2026Q3/team-driver-heatmap.svg").read_text(encoding="utf-8")
+    assert svg.count(">hidden (n&lt;5)</text>") == 12  # a visible label in each hidden cell
+    assert 'stroke-dasharray="3,2"' in svg  # the dashed border of hidden cells
+    team_svg = (built / "figures/2026Q3/turnover-by-team.svg").read_text(encoding="utf-8")
+    assert team_svg.count(">hidden (n&lt;5)</text>") == 2
+
+
+def test_tables_mark_hidden_rows_with_the_reason(built):
+    data = pl.read_parquet(built / "figures/research/turnover-team.parquet")
+    reasons = dict(data.filter(pl.col("quarter") == "2026Q3").select("team", "suppressed").iter_rows())
+    assert reasons == {"A-1": None, "A-2": None, "B-1": "complementary", "B-2": "primary"}
+    meta = json.loads((built / "figures/research/turnover-team.tbl.json").read_text(encoding="utf-8"))
+    assert meta["collapsed"] is True and {"name": "suppressed", "label": "Hidden", "format": {"kind": "category", "group": "suppressed"}} in meta["columns"]
+    ingest = pl.read_parquet(built / "figures/2026Q3/ingest-summary.parquet")
+    assert dict(ingest.select("table", "rows_rejected").iter_rows()) == {"employees": 2, "survey_responses": 1}
+
+
+def test_config_table_carries_the_config_hash(built):
+    from analysis.config import config_hash
+
+    meta = json.loads((built / "figures/research/config.tbl.json").read_text(encoding="utf-8"))
+    assert meta["config_sha256"] == config_hash(fx.CONFIG)
+    rows = dict(pl.read_parquet(built / "figures/research/config.parquet").iter_rows())
+    assert rows["benchmarks.contact_centre_low"] == "0.3" and rows["report.language"] == '"en"'
+
+
+def test_french_charts_use_french_words_and_number_format(built_fr):
+    meta = spec(built_fr, "2026Q3", "turnover-trend")["usermeta"]["retain"]
+    assert meta["language"] == "fr" and meta["format_locale"] == "fr-FR"
+    assert meta["title"].startswith("Turnover volontaire de ") and "\u202f%" in meta["title"]
+    svg = (built_fr / "figures/2026Q3/turnover-trend.svg").read_text(encoding="utf-8")
+    assert "Centres de contact" in svg and "\u202f%" in svg  # axis labels in the fr-FR d3 locale
+
+
+@pytest.mark.parametrize(
+    ("rate", "low", "high", "expected"),
+    [
+        (0.50, 0.46, 0.60, "above"),
+        (0.50, 0.40, 0.60, "above-uncertain"),
+        (0.40, 0.20, 0.60, "inside"),
+        (0.25, 0.18, 0.35, "below-uncertain"),
+        (0.20, 0.10, 0.29, "below"),
+        (None, None, None, None),
+    ],
+)
+def test_band_position_counts_the_interval(rate, low, high, expected):
+    assert band_position(rate, low, high, 0.30, 0.45) == expected
+
+
+def test_line_position_needs_the_whole_interval():
+    assert line_position(0.26, 0.17, 0.39, 0.151) == "above"
+    assert line_position(0.20, 0.10, 0.30, 0.151) == "overlaps"
+    assert line_position(0.10, 0.05, 0.14, 0.151) == "below"
