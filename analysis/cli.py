@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import subprocess
 import sys
@@ -64,50 +63,53 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    """Re-hash every input and output against the manifest; name each file that differs."""
     from analysis.audit import verify
 
     manifest = Path(args.manifest)
     if not manifest.exists():
         print(f"retain verify: no manifest at {manifest}; run the workflow first", file=sys.stderr)
         return 2
-    problems = verify(manifest)
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+        problems = verify(manifest)
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        print(f"retain verify: {manifest} is not a readable manifest ({type(exc).__name__}: {exc})", file=sys.stderr)
+        return 2
     for line in problems:
         print(line)
     if problems:
         print(f"retain verify: {len(problems)} file(s) differ from {manifest}", file=sys.stderr)
         return 1
-    data = json.loads(manifest.read_text(encoding="utf-8"))
     print(f"retain verify: all {len(data['inputs'])} inputs and {len(data['outputs'])} outputs match {manifest}")
     return 0
 
 
 def _trace(args: argparse.Namespace) -> int:
-    manifest_path = Path(args.manifest)
-    if not manifest_path.exists():
-        print(f"retain trace: no manifest at {manifest_path}; run the workflow first", file=sys.stderr)
+    """Print the lineage of an ID; with --rows, write the canonical rows it was computed from."""
+    from analysis.trace import RowsRefused, TraceError, UnknownId, load_manifest, trace
+
+    try:
+        manifest = load_manifest(args.manifest)
+    except TraceError as exc:
+        print(f"retain trace: {exc}", file=sys.stderr)
         return 2
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    ids = {entry["id"]: entry for entry in manifest["ids"]}
-    if args.id not in ids:
-        near = difflib.get_close_matches(args.id, list(ids), n=5, cutoff=0.5)
-        print(f"retain trace: unknown ID {args.id!r}." + (f" Did you mean: {', '.join(near)}?" if near else ""), file=sys.stderr)
+    if args.list or not args.id:
+        ids = [e["id"] for e in manifest["ids"] if not args.id or args.id in e["id"]]
+        print("\n".join(ids))
+        return 0 if ids else 2
+    try:
+        lines = trace(manifest, args.id, Path("."), Path(args.rows) if args.rows else None)
+    except UnknownId as exc:
+        print(f"retain trace: {exc}", file=sys.stderr)
         return 2
-    entry = ids[args.id]
-    hashes = {e["path"]: e["sha256"] for e in manifest["outputs"]}
-    print(f"{args.id}")
-    print(f"  lives in   {entry['file']}  sha256 {hashes.get(entry['file'], '?')}")
-    data = entry["data"]
-    print(f"  data       {data}  sha256 {hashes.get(data, '?')}")
-    if entry["file"].startswith("results/numbers/"):
-        record = next(r for r in json.loads(Path(entry["file"]).read_text(encoding="utf-8")) if r["id"] == args.id)
-        print(f"  value      {record['display']}  ({record['label']})")
-        print(f"  row filter {json.dumps(record['source']['filter'], sort_keys=True)}  column {record['source']['column']}")
-    print(f"  code       git {manifest['code'].get('git_commit')} (dirty: {manifest['code'].get('dirty')})")
-    print(f"  config     sha256 {manifest['config']['sha256']}")
-    print("  inputs")
-    for item in manifest["inputs"]:
-        rows = f"  rows read {item['rows_read']}, rejected {item['rows_rejected']}" if "rows_read" in item else ""
-        print(f"    {item['path']}  sha256 {item['sha256']}{rows}")
+    except RowsRefused as exc:
+        print(f"retain trace: {exc}", file=sys.stderr)
+        return 3
+    except TraceError as exc:
+        print(f"retain trace: {exc}", file=sys.stderr)
+        return 2
+    print("\n".join(lines))
     return 0
 
 
@@ -132,9 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--manifest", default=str(MANIFEST))
     verify.set_defaults(func=_verify)
 
-    trace = sub.add_parser("trace", help="print the lineage of a figure or number ID")
-    trace.add_argument("id")
+    trace = sub.add_parser("trace", help="print the lineage of a figure, table or number ID down to the input files and rows")
+    trace.add_argument("id", nargs="?", help="e.g. num:voluntary-turnover:2026Q3, fig:turnover-trend:2026Q3, tab:turnover")
     trace.add_argument("--manifest", default=str(MANIFEST))
+    trace.add_argument("--rows", metavar="FILE", help="write the contributing canonical rows (pseudonymised) to FILE (.csv or .parquet)")
+    trace.add_argument("--list", action="store_true", help="list the IDs in the manifest (containing ID, if given)")
     trace.set_defaults(func=_trace)
     return parser
 
