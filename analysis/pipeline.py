@@ -8,6 +8,7 @@ from __future__ import annotations
 import glob
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -22,11 +23,35 @@ TABLES = {
     "engagement": "results/tables/engagement.parquet",
     "enps": "results/tables/enps.parquet",
     "response_rates": "results/tables/response_rates.parquet",
+    "reliability": "results/tables/reliability.parquet",
+    "engagement_change": "results/tables/engagement_change.parquet",
+    "driver_importance": "results/tables/driver_importance.parquet",
+    "km_curves": "results/tables/km_curves.parquet",
+    "km_logrank": "results/tables/km_logrank.parquet",
+    "cox_hazard_ratios": "results/tables/cox_hazard_ratios.parquet",
+    "exit12_odds_ratios": "results/tables/exit12_odds_ratios.parquet",
+    "competing_risks_cif": "results/tables/competing_risks_cif.parquet",
+    "competing_risks_hr": "results/tables/competing_risks_hr.parquet",
+    "team_panel": "results/tables/team_panel.parquet",
+    "programme_effects": "results/tables/programme_effects.parquet",
+    "programme_event_study": "results/tables/programme_event_study.parquet",
+    "programme_group_time": "results/tables/programme_group_time.parquet",
+    "programme_savings": "results/tables/programme_savings.parquet",
 }
 # Canonical table <- config input name, for the one-file tables.
-TABLE_INPUTS = {"employees": "roster", "timesheets": "timesheets", "survey_items": "survey_items", "interventions": "interventions"}
-FIGURES = ("turnover-trend", "driver-trend", "team-driver-heatmap")
-FIGURE_KINDS = ("vl.json", "parquet", "svg")
+TABLE_INPUTS = {
+    "employees": "roster",
+    "timesheets": "timesheets",
+    "survey_items": "survey_items",
+    "interventions": "interventions",
+    "assignments": "assignments",
+}
+# Tables whose input may also be a list of {glob, profile}: one ingest job per file, then combined.
+MULTI_FILE_TABLES = ("timesheets", "assignments")
+# Files the report exhibits (analysis/exhibits.py) may read besides TABLES.
+EXHIBIT_EXTRA_SOURCES = {"ingest_manifest": "results/ingest/manifest.json"}
+# Files every render reads besides the template and what it shows: the Quarto project and theme.
+REPORT_THEME = ("reports/_quarto.yml", "reports/theme/retain.css")
 
 log = logging.getLogger("retain")
 
@@ -76,16 +101,83 @@ def report_quarters(config: dict[str, Any]) -> list[str]:
     return cfg.report_quarters(config)
 
 
-def figure_outputs(quarter: str) -> dict[str, str]:
+def exhibit_sources() -> dict[str, str]:
+    """Table name -> file, for everything an exhibit builder may declare it reads."""
+    return {**TABLES, **EXHIBIT_EXTRA_SOURCES}
+
+
+def exhibit_inputs(scope: str) -> dict[str, str]:
+    """The files the exhibits of a scope ("quarterly" or "research") read, from their declarations."""
+    from analysis.exhibits import tables_read
+
+    sources = exhibit_sources()
+    unknown = [name for name in tables_read(scope) if name not in sources]
+    if unknown:
+        sys.exit(f"Retain: analysis/exhibits.py declares unknown tables {unknown}; known: {sorted(sources)}")
+    return {name: sources[name] for name in tables_read(scope)}
+
+
+def exhibit_outputs(scope: str, label: str) -> dict[str, str]:
+    """Every file the exhibits of a scope write under results/figures/<label>/, keyed for Snakemake."""
+    from analysis.exhibits import label_directory, registered
+
     return {
-        f"{stem.replace('-', '_')}_{kind.replace('.', '_')}": f"results/figures/{quarter}/{stem}.{kind}"
-        for stem in FIGURES
-        for kind in FIGURE_KINDS
+        f"{e.kind}_{e.stem.replace('-', '_')}_{ext.replace('.', '_')}": path
+        for e in registered(scope)
+        for ext, path in e.files(label_directory(label)).items()
     }
+
+
+def message_catalogue() -> str:
+    """The catalogue of generated words (relative to the run directory when it lies inside it)."""
+    from analysis.messages import CATALOGUE
+
+    try:
+        return str(CATALOGUE.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(CATALOGUE.resolve())
+
+
+def report_theme() -> list[str]:
+    """What every render reads besides its template and exhibits: the theme and the words."""
+    return [*REPORT_THEME, message_catalogue()]
+
+
+def exhibit_params(config: dict[str, Any], scope: str) -> dict[str, Any]:
+    """The config the exhibits of a scope depend on (a change re-runs their rule); research shows it all."""
+    from analysis.config import config_hash
+
+    if scope == "research":
+        return {"config_sha256": config_hash(config)}
+    report = config["report"]
+    return {
+        "benchmarks": config["benchmarks"],
+        "min_group_size": config["privacy"]["min_group_size"],
+        "currency": config["cost"]["currency"],
+        "language": report.get("language", "en"),
+    }
+
+
+def figure_outputs(quarter: str) -> dict[str, str]:
+    return exhibit_outputs("quarterly", quarter)
 
 
 def figure_files(quarter: str) -> list[str]:
     return list(figure_outputs(quarter).values())
+
+
+def research_label() -> str:
+    from analysis.exhibits import RESEARCH
+
+    return RESEARCH
+
+
+def research_files() -> list[str]:
+    return list(exhibit_outputs("research", research_label()).values())
+
+
+def research_outputs() -> dict[str, str]:
+    return {"html": "results/reports/research.html"}
 
 
 def quarterly_outputs(config: dict[str, Any], quarter: str) -> dict[str, str]:
@@ -93,32 +185,103 @@ def quarterly_outputs(config: dict[str, Any], quarter: str) -> dict[str, str]:
 
 
 def report_outputs(config: dict[str, Any]) -> list[str]:
-    return [path for q in report_quarters(config) for path in quarterly_outputs(config, q).values()]
+    quarterly = [path for q in report_quarters(config) for path in quarterly_outputs(config, q).values()]
+    return [*quarterly, *research_outputs().values()]
+
+
+def table_parts(config: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Each export file of a multi-file table (timesheets, assignments given as globs), keyed by file stem."""
+    parts: dict[str, dict[str, str]] = {}
+    taken = set(survey_sources(config)) | set(TABLE_INPUTS) | {"manifest"}  # stems name stats and rejects files
+    for table in MULTI_FILE_TABLES:
+        entries = config["inputs"].get(TABLE_INPUTS[table])
+        if not isinstance(entries, list):
+            continue
+        for entry in entries:
+            matches = sorted(glob.glob(entry["glob"]))
+            if not matches:
+                sys.exit(f"Retain: inputs.{TABLE_INPUTS[table]}: no file matches {entry['glob']!r}")
+            for path in matches:
+                stem = Path(path).name.split(".")[0]
+                if stem in parts or stem in taken:
+                    sys.exit(f"Retain: two exports share the name {stem!r} ({path}); every export file needs its own name")
+                parts[stem] = {"table": table, "path": path, "profile_path": profile_file(entry["profile"])}
+    return parts
+
+
+def part_tables(config: dict[str, Any]) -> list[str]:
+    """Multi-file tables configured as a list of globs."""
+    return sorted({part["table"] for part in table_parts(config).values()})
+
+
+def part_files(config: dict[str, Any], table: str) -> list[str]:
+    return sorted(f"results/canonical/parts/{stem}.parquet" for stem, part in table_parts(config).items() if part["table"] == table)
+
+
+def ingest_links(table: str) -> dict[str, str]:
+    """Canonical tables an ingest job checks its rows against (catalogue, roster spells)."""
+    employees = "results/canonical/employees.parquet"
+    return {
+        "survey_responses": {"catalogue": "results/canonical/survey_items.parquet", "employees": employees},
+        "assignments": {"employees": employees},
+    }.get(table, {})
+
+
+class IngestInputs:
+    """Input functions of the ingest rules (Snakemake calls them with the job's wildcards)."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+        self.parts = table_parts(config)
+
+    def part_path(self, wildcards: Any) -> str:
+        return self.parts[wildcards.part]["path"]
+
+    def part_profile(self, wildcards: Any) -> str:
+        return self.parts[wildcards.part]["profile_path"]
+
+    def part_links(self, wildcards: Any) -> dict[str, str]:
+        return ingest_links(self.parts[wildcards.part]["table"])
+
+    def table_links(self, wildcards: Any) -> dict[str, str]:
+        return ingest_links(wildcards.table)
+
+    def parts_of_table(self, wildcards: Any) -> list[str]:
+        return part_files(self.config, wildcards.table)
+
+
+def one_of(names: list[str]) -> str:
+    """A wildcard constraint matching exactly these names (and nothing when there are none)."""
+    return alternatives(names) if names else "(?!)"
 
 
 def input_files(config: dict[str, Any]) -> list[str]:
-    files = [entry["path"] for name, entry in config["inputs"].items() if name != "surveys"]
+    files = [entry["path"] for name, entry in config["inputs"].items() if name != "surveys" and isinstance(entry, dict)]
     files += [source["path"] for source in survey_sources(config).values()]
-    return sorted(files)
+    files += [part["path"] for part in table_parts(config).values()]
+    return sorted(set(files))
 
 
 def ingest_stats_files(config: dict[str, Any]) -> list[str]:
-    return sorted([f"results/ingest/{t}.json" for t in single_tables(config)] + [f"results/ingest/{s}.json" for s in survey_sources(config)])
+    stems = [*single_tables(config), *survey_sources(config), *table_parts(config)]
+    return sorted(f"results/ingest/{stem}.json" for stem in stems)
 
 
 def single_tables(config: dict[str, Any]) -> list[str]:
     """The canonical tables ingested from one configured file each (optional ones only if configured)."""
-    return [table for table, name in TABLE_INPUTS.items() if name in config["inputs"]]
+    return [table for table, name in TABLE_INPUTS.items() if isinstance(config["inputs"].get(name), dict)]
 
 
 def audited_outputs(config: dict[str, Any]) -> list[str]:
     tables = single_tables(config)
-    outputs = [f"results/canonical/{t}.parquet" for t in tables] + ["results/canonical/survey_responses.parquet"]
+    outputs = [f"results/canonical/{t}.parquet" for t in [*tables, *part_tables(config)]] + ["results/canonical/survey_responses.parquet"]
     outputs += [f"results/rejects/{t}.csv" for t in tables] + [f"results/rejects/{s}.csv" for s in survey_sources(config)]
+    outputs += [f"results/rejects/{p}.csv" for p in table_parts(config)]
     outputs += ["results/ingest/manifest.json", *TABLES.values()]
     for quarter in report_quarters(config):
         outputs += [f"results/numbers/{quarter}.json", *figure_files(quarter), *quarterly_outputs(config, quarter).values()]
         outputs.append(f"results/reports/{quarter}/render.json")
+    outputs += [*research_files(), *research_outputs().values(), "results/reports/research.render.json"]
     return sorted(outputs)
 
 
@@ -155,16 +318,26 @@ def ingest(input: Any, output: Any, config: dict[str, Any]) -> None:
         output.rejects,
         output.stats,
         survey_items_path=getattr(input, "catalogue", None),
+        employees_path=getattr(input, "employees", None),
     )
     s = result.stats
     log.info("%s: read %d rows, accepted %d, rejected %d", s["file"], s["rows_read"], s["rows_accepted"], s["rows_rejected"])
+    if s.get("personal_columns_dropped"):
+        log.info("personal columns dropped: %s", ", ".join(s["personal_columns_dropped"]))
 
 
 def combine(input: Any, output: Any) -> None:
     from analysis.ingest import combine_parts
 
-    table = combine_parts(list(input.parts), list(input.stats), output.table, output.manifest)
-    log.info("combined %d survey exports into %d answers", len(input.parts), table.height)
+    table = combine_parts(list(input.parts), None, output.table)
+    log.info("combined %d exports into %d rows", len(input.parts), table.height)
+
+
+def ingest_manifest(input: Any, output: Any) -> None:
+    from analysis.ingest import write_manifest
+
+    manifest = write_manifest(list(input.stats), output.manifest)
+    log.info("%d files: read %d rows, accepted %d, rejected %d", len(input.stats), manifest["rows_read"], manifest["rows_accepted"], manifest["rows_rejected"])
 
 
 def turnover(input: Any, output: Any, config: dict[str, Any]) -> None:
@@ -182,7 +355,7 @@ def turnover(input: Any, output: Any, config: dict[str, Any]) -> None:
 def engagement(input: Any, output: Any, config: dict[str, Any]) -> None:
     from analysis.engagement import build
 
-    build(input.responses, input.catalogue, input.employees, config, {k: getattr(output, k) for k in ("engagement", "enps", "response_rates")})
+    build(input.responses, input.catalogue, input.employees, config, {k: getattr(output, k) for k in ("engagement", "enps", "response_rates", "reliability", "engagement_change")})
 
 
 def numbers(input: Any, output: Any, config: dict[str, Any], quarter: str) -> None:
@@ -195,35 +368,138 @@ def numbers(input: Any, output: Any, config: dict[str, Any], quarter: str) -> No
 
 
 def figures(input: Any, output: Any, config: dict[str, Any], quarter: str) -> None:
-    from analysis.figures import build
+    """The quarterly report's exhibits (charts and tables) for one quarter."""
+    from analysis.exhibits import build, label_directory
 
-    built = build({"turnover": input.turnover, "engagement": input.engagement}, quarter, config, f"results/figures/{quarter}")
-    for figure in built:
-        log.info("%s: %s", figure.id, figure.title)
+    sources = {name: getattr(input, name) for name in exhibit_inputs("quarterly")}
+    for exhibit_id, title in build("quarterly", quarter, quarter, sources, config, label_directory(quarter)):
+        log.info("%s: %s", exhibit_id, title)
 
 
-def render_quarterly(input: Any, output: Any, config: dict[str, Any], quarter: str) -> None:
+def research_figures(input: Any, output: Any, config: dict[str, Any]) -> None:
+    """The research report's exhibits, over the whole period."""
+    from analysis.exhibits import build, label_directory
+
+    sources = {name: getattr(input, name) for name in exhibit_inputs("research")}
+    label = research_label()
+    for exhibit_id, title in build("research", label, config["period"]["end"], sources, config, label_directory(label)):
+        log.info("%s: %s", exhibit_id, title)
+
+
+def report_metadata(config: dict[str, Any], kind: str, quarter: str) -> dict[str, str]:
+    """Title, subtitle and language of a report, in the report's language (passed as document metadata)."""
+    from analysis import messages
+
+    lang = config["report"].get("language", messages.DEFAULT_LANGUAGE)
+    subtitle = {
+        "quarterly": {"organisation": config["organisation"], "quarter": quarter},
+        "research": {"organisation": config["organisation"], "start": config["period"]["start"], "end": config["period"]["end"]},
+    }[kind]
+    return {
+        "title": messages.text(f"title.{kind}", lang),
+        "subtitle": messages.text(f"subtitle.{kind}", lang, **subtitle),
+        "lang": lang,
+        "pagetitle": f"{messages.text(f'title.{kind}', lang)} – {messages.text(f'subtitle.{kind}', lang, **subtitle)}",
+    }
+
+
+def _render_report(input: Any, output: Any, config: dict[str, Any], kind: str, quarter: str, out_dir: Path, stem: str, formats: tuple[str, ...]) -> None:
     from analysis.render import render
 
-    out_dir = Path(f"results/reports/{quarter}")
+    manifest_path = getattr(input, "build_manifest", None)  # results/audit/build_manifest.json, once wired
+    params = {
+        "quarter": quarter,
+        "results_dir": str(Path("results").resolve()),
+        "organisation": config["organisation"],
+        "language": config["report"].get("language", "en"),
+        "build_manifest": str(Path(manifest_path).resolve()) if manifest_path else "",
+    }
     result = render(
         Path(input.template),
         out_dir,
-        output_stem="quarterly",
-        params={"quarter": quarter, "results_dir": str(Path("results").resolve()), "organisation": config["organisation"]},
-        formats=tuple(config["report"]["formats"]),
+        output_stem=stem,
+        params=params,
+        metadata=report_metadata(config, kind, quarter),
+        formats=formats,
         engine=config["report"]["engine"],
         log=log.info,
     )
-    log.info("rendered %s with the %s engine", ", ".join(str(p) for p in result.outputs.values()), result.engine)
+    written = {fmt: os.path.relpath(path) for fmt, path in sorted(result.outputs.items())}
+    log.info("rendered %s with the %s engine", ", ".join(written.values()), result.engine)
     Path(output.render_record).write_text(
-        json.dumps({"engine": result.engine, "outputs": {k: str(v) for k, v in sorted(result.outputs.items())}}, indent=1, sort_keys=True) + "\n",
+        json.dumps({"engine": result.engine, "outputs": written}, indent=1, sort_keys=True) + "\n",
         encoding="utf-8",
     )
 
 
+def render_quarterly(input: Any, output: Any, config: dict[str, Any], quarter: str) -> None:
+    _render_report(input, output, config, "quarterly", quarter, Path(f"results/reports/{quarter}"), "quarterly", tuple(config["report"]["formats"]))
+
+
+def render_research(input: Any, output: Any, config: dict[str, Any]) -> None:
+    _render_report(input, output, config, "research", config["period"]["end"], Path("results/reports"), "research", ("html",))
+
+
+# ------------------------------------------------------------------ audit (analysis/audit.py)
+
+
+def profile_files(config: dict[str, Any]) -> list[str]:
+    """The export profiles the configured inputs are read with."""
+    files = {profile_file(entry["profile"]) for entry in config["inputs"].values() if isinstance(entry, dict)}
+    files |= {source["profile_path"] for source in survey_sources(config).values()}
+    files |= {part["profile_path"] for part in table_parts(config).values()}
+    return sorted(files)
+
+
+def report_sources(config: dict[str, Any]) -> list[str]:
+    """Every file the reports are built from (canonical tables, rejects, ingest records, analysis
+    tables, numbers, exhibits): what the build manifest covers."""
+    audited = [path for path in audited_outputs(config) if not path.startswith("results/reports/")]
+    return sorted({*audited, *ingest_stats_files(config)})
+
+
+def build_manifest(input: Any, output: Any, config: dict[str, Any]) -> None:
+    from analysis.audit import write_build_manifest
+
+    document = write_build_manifest(list(input.inputs), list(input.profiles), list(input.outputs), config, input.ingest_manifest, output.manifest)
+    log.info("build manifest: %d inputs, %d outputs, %d IDs", len(document["inputs"]), len(document["outputs"]), len(document["ids"]))
+
+
 def manifest(input: Any, output: Any, config: dict[str, Any]) -> None:
-    from analysis.audit import write_manifest
+    from analysis.audit import write_run_manifest
 
-    write_manifest(list(input.inputs), list(input.outputs), config, output.manifest)
+    document = write_run_manifest(
+        list(input.inputs), list(input.profiles), list(input.outputs), config, input.ingest_manifest, input.build_manifest, output.manifest
+    )
+    unrecorded = [entry["path"] for entry in document["outputs"] if entry["rule"] is None]
+    if unrecorded:
+        log.warning("no Snakemake job record for %d output(s), e.g. %s", len(unrecorded), unrecorded[0])
+    log.info("run manifest: %d inputs, %d outputs, %d IDs", len(document["inputs"]), len(document["outputs"]), len(document["ids"]))
 
+
+
+EXHIBIT_FILE_LABELS = {"svg": "chart (SVG)", "vl.json": "chart spec (Vega-Lite)", "tbl.json": "table spec", "parquet": "data (Parquet)"}
+
+
+def exhibit_report_items(scope: str, label: str) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Each exhibit file with the arguments of its report() flag (snakemake --report): a caption
+    under workflow/report/ (the exhibit's own, else the generic one of its kind), a category and
+    labels naming the exhibit, its ID and the file's role. `label` may be a wildcard ("{quarter}")."""
+    from analysis.exhibits import label_directory, registered
+
+    captions = Path(__file__).resolve().parents[1] / "workflow" / "report"
+    items = {}
+    for e in registered(scope):
+        own = f"figures/{e.stem}.rst" if e.kind == "fig" else f"tables/{e.stem}.rst"
+        caption = own if (captions / own).is_file() else ("figure.rst" if e.kind == "fig" else "report_table.rst")
+        for ext, path in e.files(label_directory(label)).items():
+            items[f"{e.kind}_{e.stem.replace('-', '_')}_{ext.replace('.', '_')}"] = (
+                path,
+                {
+                    "caption": f"../report/{caption}",
+                    "category": "Figures" if e.kind == "fig" else "Report tables",
+                    "subcategory": label,
+                    "labels": {"exhibit": e.stem, "ID": e.id(label), "file": EXHIBIT_FILE_LABELS.get(ext, ext)},
+                },
+            )
+    return items

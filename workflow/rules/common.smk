@@ -1,4 +1,6 @@
 # Config validation and the helpers rules use to name their inputs.
+import mimetypes
+
 from analysis import pipeline
 
 pipeline.validate_config(config)
@@ -31,3 +33,12 @@ def table_input_profile(wildcards):
 
 def report_outputs():
     return pipeline.report_outputs(config)
+
+
+def reported_exhibits(scope, label):
+    """The exhibit outputs of a scope, each a report() item (caption, category, labels) for snakemake --report."""
+    return {name: report(path, **flags) for name, (path, flags) in pipeline.exhibit_report_items(scope, label).items()}
+
+
+# snakemake --report offers Parquet files as downloads instead of showing them as text.
+mimetypes.add_type("application/vnd.apache.parquet", ".parquet")
