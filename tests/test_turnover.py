@@ -76,3 +76,42 @@ def test_cost_flat_and_salary_share():
     row = share.row(0, named=True)
     assert row["cost"] == pytest.approx(0.21 * 40000 + 15000)  # missing salary falls back to the flat cost, and is counted
     assert row["salary_missing"] == 1 and row["method"] == "salary_share"
+
+
+# ------------------------------------------------------------------ the one-pass counts
+
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from analysis.turnover import COUNTS, spell_quarters, team_quarter_counts
+
+QUARTERS = ["2023Q4", "2024Q1", "2024Q2", "2024Q3", "2024Q4"]
+# days on and around the quarter boundaries, where an off-by-one would show
+EDGES = [D(2023, 9, 30), D(2023, 10, 1), D(2023, 12, 31), D(2024, 1, 1), D(2024, 3, 31), D(2024, 4, 1), D(2024, 6, 30), D(2024, 7, 1), D(2024, 12, 31), D(2025, 1, 1)]
+day = st.one_of(st.sampled_from(EDGES), st.dates(min_value=D(2022, 1, 1), max_value=D(2025, 12, 31)))
+
+
+@st.composite
+def spells(draw):
+    hire = draw(day)
+    leave = draw(st.one_of(st.none(), day.filter(lambda d: d >= hire)))
+    exit_type = None if leave is None else draw(st.sampled_from(["voluntary", "involuntary", None]))
+    site = draw(st.sampled_from(["S1", "S2", None]))
+    return ("k", hire, leave, exit_type, site, draw(st.sampled_from(["A", "B", None])), 1.0)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(spells(), min_size=0, max_size=40), st.lists(st.sampled_from(QUARTERS), min_size=1, max_size=5, unique=True))
+def test_team_quarter_counts_equal_the_row_by_row_definition(rows, quarters):
+    employees = roster(rows)
+    expected = spell_quarters(employees, quarters).group_by("site", "team", "quarter").agg(pl.col(COUNTS).sum()).collect()
+    got = team_quarter_counts(employees, quarters).collect().drop("__exit_before_hire")
+    keys = ["site", "team", "quarter"]
+    assert_frame_equal(got.sort(keys, nulls_last=True), expected.sort(keys, nulls_last=True).select(got.columns), check_dtypes=False)
+
+
+def test_an_exit_before_the_hire_is_refused():
+    rows = team_of(10, "A") + [("bad", D(2024, 3, 1), D(2024, 2, 1), "voluntary", "S", "A", 1.0)]
+    with pytest.raises(ValueError, match="exit_date before its hire_date"):
+        turnover_table(roster(rows), ["2024Q1"], min_group_size=5)
