@@ -55,6 +55,9 @@ def _run(args: argparse.Namespace) -> int:
         for quarter in cfg.report_quarters(config)
         for fmt in config["report"]["formats"]
     ]
+    from analysis.pipeline import research_outputs
+
+    reports += [Path(path) for path in research_outputs().values()]
     print("\nReports:")
     for path in reports:
         print(f"  {path.resolve()}" + ("" if path.exists() else "  (missing!)"))
