@@ -89,7 +89,12 @@ def comparison_table(results: list[dict]) -> str:
             pandas_text = fmt_s(pd_s) if pd_s is not None else ("killed at the memory cap" if any(r["capped"] for r in failed) else "failed" if failed else "not run")
             ratio = f"{pd_s / p_s:.1f}×" if p_s and pd_s else "–"
             equal = sides.get("equal")
-            same = "yes (" + ", ".join(f"{k}: {v['rows']:,} rows" for k, v in equal.items()) + ")" if equal else "not checked"
+            if not equal:
+                same = "not checked"
+            elif any("error" in v for v in equal.values()):
+                same = "**no**: " + "; ".join(f"{k}: {v['error'].splitlines()[0]}" for k, v in equal.items() if "error" in v)
+            else:
+                same = "yes (" + ", ".join(f"{k}: {v['rows']:,} rows" for k, v in equal.items()) + ")"
             lines.append(
                 f"| {result['size']} | {computation} | {fmt_s(p_s)} | {pandas_text} | {ratio} | {fmt_gib(max((r['peak_tree_rss'] for r in polars), default=None))} "
                 f"| {fmt_gib(max((r['peak_tree_rss'] for r in pandas), default=None))} | {len(polars)}/{len(pandas)} | {same} | {load_range(polars + pandas)} |"

@@ -42,7 +42,12 @@ def snakemake_command(*args: str, cores: int = 2) -> list[str]:
 
 
 def plan(run: Path) -> dict[str, list[str]]:
-    """Stage -> its rules, in the order the stages run."""
+    """Stage -> its rules, in an order the workflow can run them (see ordered)."""
+    return ordered(run, stage_rules(run))
+
+
+def stage_rules(run: Path) -> dict[str, list[str]]:
+    """Stage -> its rules, by the file and family each rule belongs to."""
     rules_dir = run / "workflow" / "rules"
     stages: dict[str, list[str]] = {"ingest": RULE.findall((rules_dir / "ingest.smk").read_text())}
     analyses = RULE.findall((rules_dir / "analyse.smk").read_text())
@@ -79,6 +84,44 @@ def stage_targets(run: Path, rules: list[str]) -> list[str]:
     return [f for rule in rules for f in outputs.get(rule, [])]
 
 
+NODE = re.compile(r"^\s*(\d+)\[label = \"(\w+)\"", re.MULTILINE)
+EDGE = re.compile(r"^\s*(\d+) -> (\d+)", re.MULTILINE)
+
+
+def rule_graph(run: Path) -> dict[str, set[str]]:
+    """Rule -> the rules it needs (`snakemake --rulegraph`)."""
+    dot = subprocess.run(snakemake_command("--rulegraph"), cwd=run, env=workload.run_env(run.resolve()), capture_output=True, text=True, check=True).stdout
+    names = dict(NODE.findall(dot))
+    needs: dict[str, set[str]] = {name: set() for name in names.values()}
+    for upstream, downstream in EDGE.findall(dot):
+        needs[names[downstream]].add(names[upstream])
+    return needs
+
+
+def ordered(run: Path, stages: dict[str, list[str]]) -> dict[str, list[str]]:
+    """The stages in an order that respects the rule graph: rules are taken in topological order
+    (ties: the stage order above), and consecutive rules of one stage form one step. A stage whose
+    rules sit on both sides of another stage (audit: the build manifest before the reports, the run
+    manifest after) becomes two steps, named `stage:rule`."""
+    needs = rule_graph(run)
+    stage_of = {rule: stage for stage, rules in stages.items() for rule in rules}
+    rank = {stage: i for i, stage in enumerate(stages)}
+    done: list[str] = []
+    waiting = {r for r in needs if r in stage_of}
+    while waiting:
+        ready = sorted((r for r in waiting if not (needs[r] & waiting)), key=lambda r: (rank[stage_of[r]], r))
+        done.append(ready[0])
+        waiting.discard(ready[0])
+    steps: list[tuple[str, list[str]]] = []
+    for rule in done:
+        if steps and steps[-1][0] == stage_of[rule]:
+            steps[-1][1].append(rule)
+        else:
+            steps.append((stage_of[rule], [rule]))
+    counts = {stage: sum(1 for s, _ in steps if s == stage) for stage in stages}
+    return {(f"{stage}:{'+'.join(rules)}" if counts[stage] > 1 else stage): rules for stage, rules in steps}
+
+
 def up_to(run: Path, last: str) -> list[str]:
     """The rules of every stage up to and including `last`."""
     rules: list[str] = []
@@ -89,11 +132,12 @@ def up_to(run: Path, last: str) -> list[str]:
     return rules
 
 
-def job_times(run: Path, since: float) -> dict[str, float]:
-    """Seconds each job spent in its rule function, from the logs written since `since` (log path -> s)."""
+def job_times(run: Path, since: float, rules: list[str] | None = None) -> dict[str, float]:
+    """Seconds each job spent in its rule function, from the logs (logs/<rule>/…) of `rules` written
+    since `since` (log path -> s)."""
     times = {}
     for log in sorted((run / "logs").rglob("*.log")):
-        if log.stat().st_mtime + 1 < since:
+        if log.stat().st_mtime + 1 < since or (rules is not None and log.relative_to(run / "logs").parts[0] not in rules):
             continue
         found = DONE.findall(log.read_text(encoding="utf-8", errors="replace"))
         if found:
@@ -101,36 +145,51 @@ def job_times(run: Path, since: float) -> dict[str, float]:
     return times
 
 
-def run_stage(run: Path, stage: str, rules: list[str], *, cores: int = 2, cap_bytes: int | None = None, timeout_seconds: float | None = None, force: bool = False) -> dict:
+def run_stage(run: Path, stage: str, rules: list[str], *, cores: int = 2, cap_bytes: int | None = None, timeout_seconds: float | None = None, force: bool = False, extra: tuple[str, ...] = ()) -> dict:
     """Run one stage's rules (and anything they still need) with Snakemake and measure it; with
     `force`, rerun them although their outputs are up to date (and nothing downstream of them)."""
     (run / "bench-logs").mkdir(exist_ok=True)
     started = time.time()
     m = measure.run(
-        snakemake_command(*stage_targets(run, rules), *(["--forcerun", *rules] if force else []), cores=cores),
+        snakemake_command(*stage_targets(run, rules), "--allowed-rules", *rules, *(["--forcerun", *rules] if force else []), *extra, cores=cores),
         cwd=run,
         env=workload.run_env(run.resolve()),
         log_path=run / "bench-logs" / f"{stage}.log",
         cap_bytes=cap_bytes,
         timeout_seconds=timeout_seconds,
     )
-    jobs = job_times(run, started)
+    jobs = job_times(run, started, rules)
     return {"stage": stage, "rules": rules, "forced": force, **m.as_dict(), "jobs": jobs, "rule_seconds": sum(jobs.values())}
 
 
-def run_all_stages(run: Path, *, cores: int = 2, cap_bytes: int | None = None, timeout_seconds: float | None = None, stages: tuple[str, ...] | None = None, log=print) -> list[dict]:
-    """Every stage (or the given ones) in order from an empty run directory; stops at the first failing stage."""
+def run_all_stages(
+    run: Path, *, cores: int = 2, cap_bytes: int | None = None, timeout_seconds: float | None = None, stages: tuple[str, ...] | None = None,
+    after_stage=None, log=print,
+) -> list[dict]:
+    """Every stage (or the given ones) in order from an empty run directory.
+
+    A stage runs only its own rules (--allowed-rules), so after a failure the later stages that do
+    not need the failed one still run and are measured, and those that do fail at once for the
+    missing input (marked `blocked`). `after_stage(stage, record)` may repair a failure (see
+    run.combine_fallback) and returns True if it did."""
     workload.clean_results(run)
     job_outputs(run)
     records = []
+    failed: list[str] = []
     for stage, rules in plan(run).items():
         if stages is not None and stage not in stages:
             continue
         record = run_stage(run, stage, rules, cores=cores, cap_bytes=cap_bytes, timeout_seconds=timeout_seconds)
+        if record["returncode"] != 0 and after_stage is not None and after_stage(stage, record):
+            record["repaired"] = True
+        elif record["returncode"] != 0:
+            if failed and "MissingInputException" in (run / "bench-logs" / f"{stage}.log").read_text(errors="replace"):
+                record["blocked_by"] = list(failed)
+            failed.append(stage)
         records.append(record)
-        log(f"  {stage:<11} {record['wall_seconds']:8.1f} s wall  {record['rule_seconds']:8.1f} s in rules  peak {record['peak_tree_rss'] / 2**30:6.2f} GiB  load {record['load_before']:.2f}→{record['load_max']:.2f}" + ("" if record["returncode"] == 0 else f"  FAILED ({record['returncode']}{', capped' if record['capped'] else ''})"))
-        if record["returncode"] != 0:
-            break
+        status = "" if record["returncode"] == 0 else f"  FAILED ({record['returncode']}{', killed at the memory cap or timeout' if record['capped'] else ''})"
+        status += f"  (blocked by {', '.join(record['blocked_by'])})" if "blocked_by" in record else "  (repaired)" if record.get("repaired") else ""
+        log(f"  {stage:<11} {record['wall_seconds']:8.1f} s wall  {record['rule_seconds']:8.1f} s in rules  peak {record['peak_tree_rss'] / 2**30:6.2f} GiB  load {record['load_before']:.2f}→{record['load_max']:.2f}{status}")
     return records
 
 
@@ -183,5 +242,5 @@ def drivers_probe(run: Path, reps: int, *, cores: int = 2, timeout_seconds: floa
     command[command.index("config/bench.yaml")] = str(probe.relative_to(run))
     started = time.time()
     m = measure.run(command, cwd=run, env=workload.run_env(run.resolve()), log_path=run / "bench-logs" / f"drivers-probe-{reps}.log", timeout_seconds=timeout_seconds)
-    jobs = job_times(run, started)
+    jobs = job_times(run, started, ["rank_drivers"])
     return {"bootstrap_reps": reps, **m.as_dict(), "jobs": jobs, "rule_seconds": sum(jobs.values())}
