@@ -3,6 +3,8 @@
 cost = exits x replacement cost per exit (default 15,000, Employee Benefit News), or, when
 cost.salary_share is set, the sum over leavers of salary_share x annual salary (a leaver with
 no salary on file is costed at the flat replacement cost, and counted in `salary_missing`).
+Each exit's cost is rounded to the cent and summed as an integer number of cents, so the total
+does not depend on the order in which a (streaming, parallel) group-by adds the rows.
 
 Savings (`programme_savings`): voluntary exits avoided by each programme = its estimated effect on
 annualised voluntary turnover x the treated teams' person-years, priced the same way.
@@ -19,15 +21,16 @@ def cost_table(employees: pl.LazyFrame, quarters: list[str], cost: dict) -> pl.D
     flat = float(cost["replacement_cost"])
     share = cost.get("salary_share")
     per_exit = (pl.col("annual_salary") * share).fill_null(flat) if share else pl.lit(flat)
-    leavers = spell_quarters(employees, quarters).filter(pl.col("exits") == 1).with_columns(per_exit.alias("exit_cost"))
+    cents = (per_exit * 100).round().cast(pl.Int64)
+    leavers = spell_quarters(employees, quarters).filter(pl.col("exits") == 1).with_columns(cents.alias("exit_cents"))
     table = (
         pl.LazyFrame({"quarter": quarters})
         .join(
             leavers.group_by("quarter").agg(
                 pl.len().alias("exits"),
                 pl.col("voluntary_exits").sum(),
-                pl.col("exit_cost").sum().alias("cost"),
-                (pl.col("exit_cost") * pl.col("voluntary_exits")).sum().alias("cost_voluntary"),
+                (pl.col("exit_cents").sum() / 100).alias("cost"),
+                ((pl.col("exit_cents") * pl.col("voluntary_exits")).sum() / 100).alias("cost_voluntary"),
                 (pl.col("annual_salary").is_null().sum() if share else pl.lit(0, pl.UInt32)).alias("salary_missing"),
             ),
             on="quarter",

@@ -78,6 +78,19 @@ def test_cost_flat_and_salary_share():
     assert row["salary_missing"] == 1 and row["method"] == "salary_share"
 
 
+def test_salary_share_cost_is_exact_cents_whatever_the_row_order():
+    # salaries whose 21% shares are not exact binary fractions: a float sum would depend on the
+    # order the group-by adds them in; the cost is summed in whole cents, so it cannot.
+    salaries = [31337.33, 28999.99, 45001.07, 30000.01, 27777.77, 52345.67, 33333.33, 29876.54]
+    rows = team_of(10, "A") + [(f"x{i}", D(2020, 1, 1), D(2024, 2, 1 + i), "voluntary", "S", "A", s) for i, s in enumerate(salaries)]
+    cost = {"replacement_cost": 15000, "salary_share": 0.21, "currency": "EUR"}
+    expected = sum(round(s * 0.21 * 100) for s in salaries) / 100
+    for seed in range(6):
+        shuffled = pl.DataFrame(rows, schema=roster([]).collect_schema(), orient="row").sample(fraction=1.0, shuffle=True, seed=seed)
+        row = cost_table(shuffled.lazy(), ["2024Q1"], cost).row(0, named=True)
+        assert row["cost"] == expected and row["cost_voluntary"] == expected
+
+
 # ------------------------------------------------------------------ the one-pass counts
 
 
