@@ -15,7 +15,8 @@ import altair as alt
 import polars as pl
 
 from analysis.exhibits import Context, Figure
-from analysis.numbers import DRIVERS, band_position, driver_ranking, group_positions
+from analysis.messages import has as has_message
+from analysis.numbers import DRIVERS, HR_MODEL, PVALUE, band_position, driver_ranking, effect_reading, group_positions, km_horizon_day, km_reading, ratio_reading
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
@@ -464,3 +465,242 @@ def chart_titles(spec: dict[str, Any]) -> str:
     """The title text of a written Vega-Lite spec (for tests and the audit appendix)."""
     title = spec.get("title", {})
     return title.get("text", "") if isinstance(title, dict) else str(title)
+
+
+# ------------------------------------------------------------------ engagement and retention
+
+TIERS = ("low", "mid", "high")
+TIER_COLOURS = {"low": PALETTE[5], "mid": PALETTE[4], "high": PALETTE[0]}  # vermillion, sky blue, blue
+READING_COLOURS = {"lower": PALETTE[0], "unclear": MUTED, "higher": PALETTE[5]}
+
+
+def _tier(ctx: Context, tier: str | None) -> str:
+    return ctx.t(f"category.tier.{tier or 'unknown'}")
+
+
+def km_curves(ctx: Context) -> Figure:
+    """Kaplan-Meier curves of staying (no voluntary exit) by engagement tier, with 95% bands."""
+    km = ctx.table("km_curves")
+    logrank = ctx.table("km_logrank").filter(pl.col("test") == "all tiers")
+    day = km_horizon_day(km, ctx.config["retention"]["horizon_days"])
+    at_day = {r["tier"]: r for r in km.filter(pl.col("time_days") == day).iter_rows(named=True)} if day is not None else {}
+    p = logrank["p"][0] if logrank.height else None
+    reading = km_reading(p, at_day.get("low", {}).get("survival"), at_day.get("high", {}).get("survival"))
+    data = (
+        km.filter(pl.col("survival").is_not_null())
+        .select("tier", "time_days", "at_risk", "survival", "ci_low", "ci_high", "n_subjects", "n_events")
+        .with_columns(pl.col("tier").replace_strict({t: _tier(ctx, t) for t in TIERS}, default=None).alias("tier_label"))
+        .sort(pl.col("tier").replace_strict({t: i for i, t in enumerate(TIERS)}, default=9), "time_days")
+    )
+    if reading is None:
+        title = ctx.t("fig.not-measured", quarter=ctx.quarter)
+    else:
+        title = ctx.t(
+            f"fig.km-curves.title-{reading}", days=ctx.fmt(day, {"kind": "int"}),
+            low=ctx.pct(at_day["low"]["survival"]), high=ctx.pct(at_day["high"]["survival"]), p=ctx.fmt(p, PVALUE),
+        )  # fmt: skip
+    labels = [_tier(ctx, t) for t in TIERS if t in data["tier"].to_list()]
+    tier_scale = alt.Scale(domain=labels, range=[TIER_COLOURS[t] for t in TIERS if _tier(ctx, t) in labels])
+    # One legend for the three layers, drawn as lines (the bands would otherwise make it pale).
+    legend = alt.Legend(symbolType="stroke", symbolStrokeWidth=3, symbolOpacity=1, symbolFillColor="transparent")
+    colour = alt.Color("tier_label:N", title=ctx.t("col.tier"), sort=labels, scale=tier_scale, legend=legend)
+    base = alt.Chart(_values(data))
+    x = alt.X("time_days:Q", title=ctx.t("axis.days-since-survey"), axis=alt.Axis(tickMinStep=30))
+    band = base.mark_area(opacity=0.15, interpolate="step-after").encode(x=x, y=alt.Y("ci_low:Q"), y2="ci_high:Q", color=colour)
+    line = base.mark_line(interpolate="step-after").encode(
+        x=x,
+        y=alt.Y("survival:Q", title=ctx.t("axis.still-employed"), axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
+        color=colour,
+        tooltip=[
+            alt.Tooltip("tier_label:N", title=ctx.t("col.tier")),
+            alt.Tooltip("time_days:Q", title=ctx.t("col.time_days")),
+            alt.Tooltip("survival:Q", title=ctx.t("col.survival"), format=".1%"),
+            alt.Tooltip("ci_low:Q", title=ctx.t("col.ci_low"), format=".1%"),
+            alt.Tooltip("ci_high:Q", title=ctx.t("col.ci_high"), format=".1%"),
+            alt.Tooltip("at_risk:Q", title=ctx.t("col.at_risk")),
+            alt.Tooltip("n_subjects:Q", title=ctx.t("col.n_subjects")),
+        ],
+    )
+    points = base.mark_point(filled=True, size=30).encode(x=x, y="survival:Q", color=colour, tooltip=line.encoding.tooltip)
+    layers = [band, line, points]
+    if day is not None:
+        marker = alt.Chart(alt.Data(values=[{"v": day, "t": ctx.t("fig.km-curves.day-label", days=ctx.fmt(day, {"kind": "int"}))}]))
+        layers += [
+            marker.mark_rule(color=MUTED, strokeDash=[4, 3]).encode(x="v:Q"),
+            marker.mark_text(align="left", baseline="top", dx=4, dy=4, color=MUTED, fontSize=11).encode(x="v:Q", y=alt.value(0), text="t:N"),
+        ]
+    subtitle = ctx.t("fig.km-curves.subtitle", p=ctx.fmt(p, PVALUE))
+    chart = alt.layer(*layers).properties(title=alt.Title(title, subtitle=subtitle), width=WIDTH, height=280)
+    return Figure(title, ctx.t("fig.km-curves.caption", n=ctx.min_group_size), chart, data)
+
+
+def hazard_ratios(ctx: Context) -> Figure:
+    """Forest plot: hazard ratio of a voluntary exit per point of engagement (alone) and of each driver
+    (all six in the report's Cox model), with 95% intervals, on a log scale with a line at 1."""
+    cox = ctx.table("cox_hazard_ratios").filter((pl.col("model") == HR_MODEL) & pl.col("driver").is_in(DRIVERS))
+    alone = ctx.table("competing_risks_hr").filter((pl.col("cause") == "voluntary") & (pl.col("model") == "engagement") & (pl.col("driver") == "engagement"))
+    columns = ["driver", "hr", "hr_low", "hr_high", "p", "n_subjects", "n_events"]
+    order = ["engagement", *DRIVERS]
+    data = (
+        pl.concat([
+            alone.select(columns).with_columns(pl.lit(ctx.t("fig.hazard-ratios.alone")).alias("model_label")),
+            cox.select(columns).with_columns(pl.lit(ctx.t("fig.hazard-ratios.together")).alias("model_label")),
+        ])  # fmt: skip
+        .filter(pl.col("hr").is_not_null())
+        .with_columns(
+            pl.col("driver").replace_strict({d: _driver(ctx, d) for d in DRIVERS} | {"engagement": f"{_driver(ctx, 'engagement')} ({ctx.t('fig.hazard-ratios.alone')})"}, default=None).alias("driver_label"),
+            pl.struct("hr_low", "hr_high").map_elements(lambda r: ratio_reading(r["hr_low"], r["hr_high"]), return_dtype=pl.String).alias("reading"),
+        )
+        .with_columns(pl.col("reading").replace_strict({k: ctx.t(f"category.hr-short.{k}") for k in READING_COLOURS}, default=None).alias("reading_label"))
+        .sort(pl.col("driver").replace_strict({d: i for i, d in enumerate(order)}, default=99))
+    )
+    head = data.filter(pl.col("driver") == "engagement")
+    if head.height:
+        row = head.row(0, named=True)
+        two = {"kind": "decimal", "digits": 2}
+        title = ctx.t(f"fig.hazard-ratios.title-{row['reading']}", hr=ctx.fmt(row["hr"], two), low=ctx.fmt(row["hr_low"], two), high=ctx.fmt(row["hr_high"], two))
+    else:
+        title = ctx.t("fig.not-measured", quarter=ctx.quarter)
+    labels = data["driver_label"].to_list()
+    readings = [k for k in READING_COLOURS if k in data["reading"].to_list()]
+    colour = alt.Color(
+        "reading_label:N", title=None, sort=[ctx.t(f"category.hr-short.{k}") for k in readings], legend=alt.Legend(labelLimit=0),
+        scale=alt.Scale(domain=[ctx.t(f"category.hr-short.{k}") for k in readings], range=[READING_COLOURS[k] for k in readings]),
+    )  # fmt: skip
+    base = alt.Chart(_values(data)).encode(y=alt.Y("driver_label:N", title=None, sort=labels))
+    layers = _forest(ctx, data, base, colour, "p", {"filled": True, "size": 90, "shape": "diamond"})
+    chart = alt.layer(*layers).properties(title=alt.Title(title, subtitle=ctx.t("fig.hazard-ratios.subtitle")), width=WIDTH, height=alt.Step(30))
+    return Figure(title, ctx.t("fig.hazard-ratios.caption"), chart, data)
+
+
+def _forest(ctx: Context, data: pl.DataFrame, base: alt.Chart, colour: alt.Color, last: str, dot: dict[str, Any]) -> list[alt.Chart]:
+    """Forest-plot layers on a log scale: the labelled reference line at 1, then each row's 95% interval
+    (rule) and hazard ratio (point). `last`: the tooltip's closing column (p, or the PH test's p)."""
+    bounds = [v for v in [*data["hr_low"].to_list(), *data["hr_high"].to_list()] if v is not None]
+    scale = alt.Scale(type="log", domain=[min([0.5, *bounds]) * 0.95, max([1.5, *bounds]) * 1.05], nice=False)
+    tooltip = [
+        alt.Tooltip("driver_label:N", title=ctx.t("col.driver")),
+        alt.Tooltip("model_label:N", title=ctx.t("col.model")),
+        *[alt.Tooltip(f"{c}:Q", title=ctx.t(f"col.{c}"), format=".2f") for c in ("hr", "hr_low", "hr_high")],
+        alt.Tooltip(f"{last}:Q", title=ctx.t(f"col.{last}"), format=".3f"),
+        alt.Tooltip("n_events:Q", title=ctx.t("col.n_events")),
+    ]
+    whisker = base.mark_rule(strokeWidth=2.5).encode(
+        x=alt.X("hr_low:Q", scale=scale, title=ctx.t("axis.hazard-ratio"), axis=alt.Axis(values=[0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.25, 1.5, 2], format=".2~f")),
+        x2="hr_high:Q", color=colour, tooltip=tooltip,
+    )  # fmt: skip
+    point = base.mark_point(**dot).encode(x=alt.X("hr:Q", scale=scale), color=colour, tooltip=tooltip)
+    one = alt.Chart(alt.Data(values=[{"v": 1, "t": ctx.t("fig.hazard-ratios.one")}]))
+    rule = one.mark_rule(color=INK, strokeDash=[4, 3]).encode(x=alt.X("v:Q", scale=scale))
+    rule_text = one.mark_text(align="left", baseline="bottom", dx=4, dy=-4, color=INK, fontSize=11).encode(x=alt.X("v:Q", scale=scale), y=alt.value(0), text="t:N")
+    return [rule, rule_text, whisker, point]
+
+
+def hazard_ratio_models(ctx: Context) -> Figure:
+    """Research: each driver's hazard ratio under the three Cox models side by side (a sensitivity
+    check: the calibrated model corrects for measurement error, the first-response model ignores later waves)."""
+    cox = ctx.table("cox_hazard_ratios").filter(pl.col("driver").is_in(DRIVERS) & pl.col("hr").is_not_null())
+    models = [m for m in ("time_varying", "time_varying_calibrated", "first_response") if m in cox["model"].to_list()]
+    data = (
+        cox.select("model", "driver", "hr", "hr_low", "hr_high", "p", "ph_test_p", "n_subjects", "n_events")
+        .with_columns(
+            pl.col("driver").replace_strict({d: _driver(ctx, d) for d in DRIVERS}, default=None).alias("driver_label"),
+            pl.col("model").replace_strict({m: ctx.t(f"category.cox-model.{m}") for m in models}, default=None).alias("model_label"),
+        )
+        .sort(pl.col("driver").replace_strict({d: i for i, d in enumerate(DRIVERS)}, default=99), pl.col("model").replace_strict({m: i for i, m in enumerate(models)}, default=99))
+    )
+    lower = {m: data.filter((pl.col("model") == m) & (pl.col("hr_high") < 1)).height for m in models}
+    if models:
+        title = ctx.t("fig.hazard-ratio-models.title", raw=str(lower.get("time_varying", 0)), calibrated=str(lower.get("time_varying_calibrated", 0)), first=str(lower.get("first_response", 0)), n=str(len(DRIVERS)))
+    else:
+        title = ctx.t("fig.not-measured", quarter=ctx.quarter)
+    model_labels = [ctx.t(f"category.cox-model.{m}") for m in models]
+    colour = alt.Color("model_label:N", title=ctx.t("col.model"), sort=model_labels, scale=alt.Scale(domain=model_labels, range=PALETTE[: len(models)]))
+    labels = [_driver(ctx, d) for d in DRIVERS]
+    base = alt.Chart(_values(data)).encode(y=alt.Y("driver_label:N", title=None, sort=labels), yOffset=alt.YOffset("model_label:N", sort=model_labels))
+    layers = _forest(ctx, data, base, colour, "ph_test_p", {"filled": True, "size": 50})
+    chart = alt.layer(*layers).properties(title=alt.Title(title, subtitle=ctx.t("fig.hazard-ratio-models.subtitle")), width=WIDTH, height=alt.Step(14))
+    return Figure(title, ctx.t("fig.hazard-ratio-models.caption"), chart, data)
+
+
+# ------------------------------------------------------------------ programmes
+
+PERIOD_COLOURS = {"before": MUTED, "after": PALETTE[0]}
+
+
+def programme_of(ctx: Context) -> str:
+    """The programme type an event-study exhibit is about: its stem is `event-study-<programme>`."""
+    return ctx.exhibit.stem.removeprefix("event-study-")
+
+
+def event_study(ctx: Context) -> Figure:
+    """One programme's event study: the effect per quarter since the start (estimate and 95% interval),
+    on voluntary turnover (percentage points a year) and on its driver's score (points), placebo
+    quarters before the start drawn hollow and grey on a shaded background, zero line, start marked."""
+    programme = programme_of(ctx)
+    study = ctx.table("programme_event_study").filter(pl.col("intervention") == programme)
+    effects = ctx.table("programme_effects").filter((pl.col("intervention") == programme) & (pl.col("estimand") == "simple"))
+    outcomes = [o for o in ("voluntary_turnover", "driver_score") if o in study["outcome"].to_list()]
+    scale_of = {"voluntary_turnover": 100.0, "driver_score": 1.0}  # turnover in percentage points a year
+    data = (
+        study.filter(pl.col("outcome").is_in(outcomes))
+        .select("outcome", "event_time", "att", "ci_low", "ci_high", "n_treated_teams", "band")
+        .with_columns(
+            pl.col("outcome").replace_strict({o: ctx.t(f"category.outcome.{o}") for o in outcomes}, default=None).alias("outcome_label"),
+            *[(pl.col(c) * pl.col("outcome").replace_strict(scale_of, default=1.0)).alias(f"shown_{c}") for c in ("att", "ci_low", "ci_high")],
+            pl.when(pl.col("event_time") < 0).then(pl.lit("before")).otherwise(pl.lit("after")).alias("period"),
+        )
+        .with_columns(pl.col("period").replace_strict({k: ctx.t(f"category.period.{k}") for k in PERIOD_COLOURS}, default=None).alias("period_label"))
+        .sort(pl.col("outcome").replace_strict({o: i for i, o in enumerate(outcomes)}, default=9), "event_time")
+    )
+    turnover = effects.filter(pl.col("outcome") == "voluntary_turnover")
+    name = ctx.t(f"category.programme.{programme}" if has_message(f"category.programme.{programme}") else "category.programme.unknown")
+    if turnover.height and turnover["att"][0] is not None:
+        row = turnover.row(0, named=True)
+        pts = {"kind": "points", "digits": 1}
+        reading = effect_reading(row["ci_low"], row["ci_high"])
+        title = ctx.t(
+            f"fig.event-study.title-{reading}", programme=name,
+            effect=ctx.fmt(row["att"] * 100, pts), low=ctx.fmt(row["ci_low"] * 100, pts), high=ctx.fmt(row["ci_high"] * 100, pts),
+        )  # fmt: skip
+    else:
+        title = ctx.t("fig.event-study.title-not-estimated", programme=name)
+    period_labels = [ctx.t(f"category.period.{k}") for k in PERIOD_COLOURS]
+    colour = alt.Color("period_label:N", title=None, sort=period_labels, scale=alt.Scale(domain=period_labels, range=list(PERIOD_COLOURS.values())))
+    panels = []
+    low_e = int(data["event_time"].min()) if data.height else -1
+    high_e = int(data["event_time"].max()) if data.height else 1
+    x_scale = alt.Scale(domain=[low_e - 0.6, high_e + 0.6], nice=False)
+    for outcome in outcomes:
+        part = data.filter(pl.col("outcome") == outcome)
+        unit = ctx.t(f"axis.effect.{outcome}")
+        x = alt.X("event_time:Q", title=ctx.t("axis.quarters-since-start"), scale=x_scale, axis=alt.Axis(tickMinStep=1, format="d", grid=False))
+        tooltip = [
+            alt.Tooltip("outcome_label:N", title=ctx.t("col.outcome")),
+            alt.Tooltip("event_time:Q", title=ctx.t("col.event_time")),
+            alt.Tooltip("shown_att:Q", title=ctx.t("col.att"), format="+.2f"),
+            alt.Tooltip("shown_ci_low:Q", title=ctx.t("col.ci_low"), format="+.2f"),
+            alt.Tooltip("shown_ci_high:Q", title=ctx.t("col.ci_high"), format="+.2f"),
+            alt.Tooltip("n_treated_teams:Q", title=ctx.t("col.n_treated_teams")),
+            alt.Tooltip("period_label:N", title=ctx.t("col.period")),
+        ]
+        base = alt.Chart(_values(part))
+        shade = alt.Chart(alt.Data(values=[{"a": low_e - 0.6, "b": -0.5, "t": ctx.t("fig.event-study.before-label")}]))
+        start = alt.Chart(alt.Data(values=[{"v": -0.5, "t": ctx.t("fig.event-study.start-label")}]))
+        layers = [
+            shade.mark_rect(color=HIDDEN_FILL).encode(x=alt.X("a:Q", scale=x_scale), x2="b:Q"),
+            shade.mark_text(align="left", baseline="top", dx=4, dy=4, color=MUTED, fontSize=11, fontStyle="italic").encode(x=alt.X("a:Q", scale=x_scale), y=alt.value(0), text="t:N"),
+            alt.Chart(alt.Data(values=[{"v": 0}])).mark_rule(color=INK).encode(y="v:Q"),
+            start.mark_rule(color=INK, strokeDash=[5, 3], strokeWidth=1.5).encode(x=alt.X("v:Q", scale=x_scale)),
+            start.mark_text(align="left", baseline="top", dx=4, dy=4, color=INK, fontSize=11).encode(x=alt.X("v:Q", scale=x_scale), y=alt.value(0), text="t:N"),
+            base.mark_rule(strokeWidth=2).encode(x=x, y=alt.Y("shown_ci_low:Q", title=unit), y2="shown_ci_high:Q", color=colour, tooltip=tooltip),
+            base.mark_point(size=60, strokeWidth=2, filled=False, opacity=1).encode(
+                x=x, y="shown_att:Q", stroke=alt.Stroke("period_label:N", title=None, sort=period_labels, scale=colour.to_dict()["scale"]), tooltip=tooltip,
+                fill=alt.condition("datum.event_time >= 0", alt.value(PERIOD_COLOURS["after"]), alt.value("white")),
+            ),  # fmt: skip
+        ]
+        panels.append(alt.layer(*layers).properties(title=alt.Title(ctx.t(f"category.outcome.{outcome}"), fontSize=13, fontWeight=500), width=300, height=220))
+    chart = alt.hconcat(*panels, spacing=28) if panels else alt.Chart(_values(data)).mark_point()
+    subtitle = ctx.t("fig.event-study.subtitle", teams=str(int(turnover["n_treated_teams"][0])) if turnover.height and turnover["n_treated_teams"][0] is not None else "0")
+    chart = chart.properties(title=alt.Title(title, subtitle=subtitle))
+    return Figure(title, ctx.t("fig.event-study.caption"), chart, data)

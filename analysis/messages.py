@@ -10,7 +10,7 @@ same way:
     '26,6\u202f%'
 
 Formats (a number record's `format`): int, signed_int, pct (share → per cent), points
-(percentage points, signed), score (signed, e.g. eNPS), decimal, money, signed_money (optional
+(percentage points, signed), score (signed, e.g. eNPS), decimal, pvalue (three decimals, "< 0.001"; with `relation`, for "p {p}" in a sentence: "= 0.179", "below 0.001"), money, signed_money (optional
 `round`: to the nearest multiple),
 category (a catalogue key: `category.<group>.<value>`), text (printed as is).
 """
@@ -125,6 +125,11 @@ def fmt_value(value: Any, fmt: dict[str, Any], lang: str) -> str:
         return fmt_number(value, 0, lang, signed=True)
     if kind == "decimal":
         return fmt_number(value, digits, lang)
+    if kind == "pvalue":  # three decimals, "< 0.001" below that (never "0.000"); relation (after "p"): "= 0.179" / "below 0.001"
+        if value < 0.001:
+            floor = fmt_number(0.001, 3, lang)
+            return text("value.p-below", lang, p=floor) if fmt.get("relation") else "< " + floor
+        return ("= " if fmt.get("relation") else "") + fmt_number(value, 3, lang)
     if kind == "pct":
         number = fmt_number(value * 100, digits, lang)
         return number + ("%" if lang == "en" else NNBSP + "%")

@@ -34,6 +34,12 @@ POINTS1 = {"kind": "points", "digits": 1}
 POINTS0 = {"kind": "points", "digits": 0}
 SCORE = {"kind": "score", "digits": 0}
 DECIMAL1 = {"kind": "decimal", "digits": 1}
+DECIMAL2 = {"kind": "decimal", "digits": 2}
+SIGNED2 = {"kind": "score", "digits": 2}
+PVALUE = {"kind": "pvalue", "relation": True}  # printed after "p": "= 0.179" or "below 0.001"
+ALPHA = 0.05  # the reports' 95% intervals; also the level of the log-rank and pre-trend readings
+PROGRAMMES = ("mission", "recognition", "worklife")  # the programme types the quarterly report has a subsection for
+HR_MODEL = "time_varying"  # the Cox model the quarterly report shows (the others are sensitivity checks)
 
 
 # ------------------------------------------------------------------ shared judgements
@@ -68,6 +74,53 @@ def line_position(rate: float | None, low: float | None, high: float | None, lin
     if high is not None and high < line:
         return "below"
     return "overlaps"
+
+
+def interval_side(low: float | None, high: float | None, reference: float) -> str | None:
+    """'below' / 'above' when the whole interval is below / above `reference`, else 'across' (None: missing)."""
+    if low is None or high is None:
+        return None
+    return "below" if high < reference else "above" if low > reference else "across"
+
+
+def effect_reading(low: float | None, high: float | None) -> str | None:
+    """A programme effect's reading from its interval: 'reduced' only when the whole interval is
+    below zero, 'increased' when it is all above, otherwise 'no-clear-effect' (None: not estimated)."""
+    side = interval_side(low, high, 0.0)
+    return None if side is None else {"below": "reduced", "above": "increased", "across": "no-clear-effect"}[side]
+
+
+def ratio_reading(low: float | None, high: float | None) -> str | None:
+    """A hazard ratio's reading: 'lower' / 'higher' risk only when the whole interval is below / above 1."""
+    side = interval_side(low, high, 1.0)
+    return None if side is None else {"below": "lower", "above": "higher", "across": "unclear"}[side]
+
+
+def km_reading(p: float | None, low_tier: float | None, high_tier: float | None) -> str | None:
+    """What the survival curves by engagement tier say: 'less-engaged-leave-sooner' when the log-rank
+    test over the tiers is significant at ALPHA and the low tier retains fewer people than the high
+    tier at the horizon; the reverse finding when it retains more; otherwise 'no-clear-difference'."""
+    if p is None or low_tier is None or high_tier is None:
+        return None
+    if p < ALPHA and low_tier < high_tier:
+        return "less-engaged-leave-sooner"
+    if p < ALPHA and low_tier > high_tier:
+        return "more-engaged-leave-sooner"
+    return "no-clear-difference"
+
+
+def km_horizon_day(km_curves: pl.DataFrame, horizon_days: int) -> int | None:
+    """The last grid day at or before the horizon at which every tier with a curve is shown."""
+    drawn = km_curves.filter(pl.col("survival").is_not_null())
+    shown = drawn.filter(pl.col("time_days") <= horizon_days)
+    days = shown.group_by("time_days").agg(pl.col("tier").n_unique().alias("n")).filter(pl.col("n") == drawn["tier"].n_unique())
+    return int(days["time_days"].max()) if days.height else None
+
+
+def strongest_hazard_ratio(cox: pl.DataFrame) -> dict[str, Any]:
+    """The driver with the lowest hazard ratio in the report's Cox model (ties: by name); {} when none."""
+    rows = cox.filter((pl.col("model") == HR_MODEL) & pl.col("hr").is_not_null()).sort(["hr", "driver"])
+    return rows.row(0, named=True) if rows.height else {}
 
 
 def driver_ranking(engagement: pl.DataFrame, quarter: str) -> pl.DataFrame:
@@ -322,6 +375,15 @@ def build_numbers(tables: dict[str, str], quarter: str, config: dict) -> list[di
     reg.add("turnover-cost-change", f"Change in cost of turnover since {prev}", change, signed_money, currency, tc, {"quarter": [prev, quarter]}, "cost")
     reg.add("replacement-cost", "Replacement cost per exit (flat rate)", config["cost"]["replacement_cost"], money, currency, CONFIG_SOURCE, {}, "cost.replacement_cost")
 
+    # --- engagement and retention (survival tables: the whole period, not one quarter)
+    if "km_curves" in tables:
+        _retention_numbers(reg, tables, config)
+
+    # --- programmes (difference-in-differences over the whole period), one set per programme type
+    if "programme_effects" in tables:
+        for programme in PROGRAMMES:
+            _programme_numbers(reg, tables, programme, money, config)
+
     # --- data quality
     suppressed = sum(
         pl.read_parquet(tables[name]).filter((pl.col("quarter") == quarter) & pl.col("suppressed").is_not_null()).height
@@ -335,6 +397,98 @@ def build_numbers(tables: dict[str, str], quarter: str, config: dict) -> list[di
     share = ingest["rows_rejected"] / ingest["rows_read"] if ingest["rows_read"] else None
     reg.add("rows-rejected-share", "Share of input rows rejected at ingest", share, {"kind": "pct", "digits": 2}, "share", ti, {}, "rows_rejected", derivation="rows_rejected / rows_read")
     return reg.records
+
+
+def _retention_numbers(reg: Registry, tables: dict[str, str], config: dict) -> None:
+    """Survival by engagement tier at the horizon, the log-rank test, the engagement hazard ratio and
+    the driver with the strongest association (the KM chart and the forest plot read the same rows)."""
+    tk, tl, tc, th = (tables[n] for n in ("km_curves", "km_logrank", "cox_hazard_ratios", "competing_risks_hr"))
+    km = pl.read_parquet(tk)
+    horizon = config["retention"]["horizon_days"]
+    day = km_horizon_day(km, horizon)
+    reg.add("km-day", "Days after the survey at which the tiers are compared", day, INT, "days", tk, {}, "time_days", derivation=f"km_horizon_day(time_days <= {horizon}, survival shown in every tier)")
+    survival = {}
+    for tier in ("low", "mid", "high"):
+        where = {"tier": tier, "time_days": day}
+        row = _row(km, **where) if day is not None else {}
+        survival[tier] = row.get("survival")
+        for col, suffix, label in [("survival", "", "still employed"), ("ci_low", "-low", "still employed, 95% interval from"), ("ci_high", "-high", "still employed, 95% interval to")]:
+            reg.add(f"km-{tier}{suffix}", f"{tier} engagement tier: {label}", row.get(col), PCT0, "share", tk, where, col, subject=tier)
+        reg.add(f"km-{tier}-people", f"{tier} engagement tier: people followed", row.get("n_subjects"), INT, "people", tk, where, "n_subjects", subject=tier)
+    test = _row(pl.read_parquet(tl), test="all tiers")
+    reg.add("km-logrank-p", "Log-rank test over the engagement tiers, p", test.get("p"), PVALUE, "p", tl, {"test": "all tiers"}, "p")
+    reg.add(
+        "km-reading", "What the survival curves by engagement tier say",
+        km_reading(test.get("p"), survival["low"], survival["high"]),
+        {"kind": "category", "group": "km"}, "category", tk, {"tier": ["low", "high"], "time_days": day}, "survival",
+        derivation=f"km_reading(p of num:km-logrank-p:{reg.quarter}, survival[low], survival[high])",
+    )  # fmt: skip
+    where = {"cause": "voluntary", "model": "engagement", "driver": "engagement"}
+    row = _row(pl.read_parquet(th), **where)
+    for col, suffix, label in [("hr", "", "Hazard ratio of a voluntary exit per point of engagement"), ("hr_low", "-low", "Engagement hazard ratio, 95% interval from"), ("hr_high", "-high", "Engagement hazard ratio, 95% interval to")]:
+        reg.add(f"engagement-hr{suffix}", label, row.get(col), DECIMAL2, "ratio per point", th, where, col)
+    reg.add("engagement-hr-reading", "Engagement hazard ratio against 1", ratio_reading(row.get("hr_low"), row.get("hr_high")), {"kind": "category", "group": "hr"}, "category", th, where, "hr_low, hr_high", derivation="ratio_reading(hr_low, hr_high)")
+    cox = pl.read_parquet(tc)
+    top = strongest_hazard_ratio(cox)
+    driver = top.get("driver")
+    cox_filter = {"model": HR_MODEL, "driver": list(DRIVERS)}
+    reg.add("hr-strongest-driver", "Driver with the strongest association with exits (lowest hazard ratio)", driver, {"kind": "category", "group": "driver"}, "driver", tc, cox_filter, "hr", derivation="argmin(hr)")
+    where = {"model": HR_MODEL, "driver": driver}
+    for col, suffix, label in [("hr", "", "Lowest driver hazard ratio"), ("hr_low", "-low", "Lowest driver hazard ratio, 95% interval from"), ("hr_high", "-high", "Lowest driver hazard ratio, 95% interval to")]:
+        reg.add(f"hr-strongest{suffix}", label, top.get(col), DECIMAL2, "ratio per point", tc, where, col, subject=driver)
+    clear = cox.filter((pl.col("model") == HR_MODEL) & (pl.col("hr_high") < 1)).height
+    reg.add("hr-drivers-lower", "Drivers whose whole hazard-ratio interval is below 1", clear, INT, "drivers", tc, cox_filter, "hr_high", derivation="count(hr_high < 1)")
+
+
+def _programme_numbers(reg: Registry, tables: dict[str, str], programme: str, money: dict[str, Any], config: dict) -> None:
+    """One programme type: its effect on voluntary turnover and on its driver's score (the `simple`
+    estimand) with intervals and readings, the pre-trend test, and exits avoided and money saved."""
+    te, ts = tables["programme_effects"], tables["programme_savings"]
+    effects, savings = pl.read_parquet(te), pl.read_parquet(ts)
+    name = f"programme-{programme}"
+    where = {"intervention": programme, "outcome": "voluntary_turnover", "estimand": "simple"}
+    row = _row(effects, **where)
+    reg.add(f"{name}-teams", f"{programme}: teams that started it (evaluated)", row.get("n_treated_teams"), INT, "teams", te, where, "n_treated_teams", subject=programme)
+    reg.add(f"{name}-teams-total", f"{programme}: teams in the evaluation", row.get("n_teams"), INT, "teams", te, where, "n_teams", subject=programme)
+    for col, suffix, label in [("att", "", "effect on voluntary turnover"), ("ci_low", "-low", "effect on voluntary turnover, 95% interval from"), ("ci_high", "-high", "effect on voluntary turnover, 95% interval to")]:
+        value = None if row.get(col) is None else row[col] * 100
+        reg.add(f"{name}-turnover{suffix}", f"{programme}: {label}", value, POINTS1, "percentage points per year", te, where, col, subject=programme, derivation=f"100 * {col}")
+    reading = effect_reading(row.get("ci_low"), row.get("ci_high"))
+    reg.add(f"{name}-turnover-reading", f"{programme}: reading of the effect on voluntary turnover", reading, {"kind": "category", "group": "programme-turnover"}, "category", te, where, "ci_low, ci_high", subject=programme, derivation="effect_reading(ci_low, ci_high)")
+    reg.add(f"{name}-pretrend-p", f"{programme}: pre-trend test (turnover), p", row.get("pretrend_p"), PVALUE, "p", te, where, "pretrend_p", subject=programme)
+    pre = row.get("pretrend_p")
+    reg.add(
+        f"{name}-pretrend-reading", f"{programme}: do the pre-trends cast doubt on the estimate?",
+        None if pre is None else ("doubt" if pre < ALPHA else "no-doubt"), {"kind": "category", "group": "pretrend"}, "category", te, where, "pretrend_p",
+        subject=programme, derivation=f"pretrend_p < {ALPHA}",
+    )  # fmt: skip
+    where = {"intervention": programme, "outcome": "driver_score", "estimand": "simple"}
+    row = _row(effects, **where)
+    driver = config.get("programmes", {}).get("drivers", {}).get(programme)
+    reg.add(f"{name}-driver", f"{programme}: the survey driver it should move", driver, {"kind": "category", "group": "driver"}, "driver", CONFIG_SOURCE, {}, f"programmes.drivers.{programme}", subject=programme)
+    for col, suffix, label in [("att", "", "effect on the driver score"), ("ci_low", "-low", "effect on the driver score, 95% interval from"), ("ci_high", "-high", "effect on the driver score, 95% interval to")]:
+        reg.add(f"{name}-score{suffix}", f"{programme}: {label}", row.get(col), SIGNED2, "points (1-5)", te, where, col, subject=programme)
+    reading = effect_reading(row.get("ci_low"), row.get("ci_high"))
+    reg.add(f"{name}-score-reading", f"{programme}: reading of the effect on the driver score", reading, {"kind": "category", "group": "programme-score"}, "category", te, where, "ci_low, ci_high", subject=programme, derivation="effect_reading(ci_low, ci_high)")
+    where = {"intervention": programme}
+    row = _row(savings, **where)
+    for col, suffix, label, fmt in [
+        ("exits_avoided", "", "exits avoided", INT),
+        ("exits_avoided_low", "-low", "exits avoided, 95% interval from", INT),
+        ("exits_avoided_high", "-high", "exits avoided, 95% interval to", INT),
+        ("money_saved", "", "money saved", money | {"round": 1000}),
+        ("money_saved_low", "-low", "money saved, 95% interval from", money | {"round": 1000}),
+        ("money_saved_high", "-high", "money saved, 95% interval to", money | {"round": 1000}),
+        ("cost_per_exit", "-cost-per-exit", "cost per exit used", money),
+    ]:
+        stem = "exits-avoided" if col.startswith("exits") else "money-saved" if col.startswith("money") else ""
+        reg.add(f"{name}-{stem}{suffix}" if stem else f"{name}{suffix}", f"{programme}: {label}", row.get(col), fmt, "exits" if fmt is INT else money["currency"], ts, where, col, subject=programme)
+    reg.add(
+        f"{name}-savings-reading", f"{programme}: are the exits avoided beyond noise?",
+        effect_reading(*(None if row.get(c) is None else -row[c] for c in ("exits_avoided_high", "exits_avoided_low"))),
+        {"kind": "category", "group": "programme-savings"}, "category", ts, where, "exits_avoided_low, exits_avoided_high",
+        subject=programme, derivation="effect_reading(-exits_avoided_high, -exits_avoided_low)",
+    )  # fmt: skip
 
 
 def write(records: list[dict[str, Any]], out_path: str) -> None:

@@ -171,6 +171,198 @@ def reliability(ctx: Context) -> Table:
     return Table(title, ctx.t("tbl.reliability.caption"), data, columns, collapsed=True)
 
 
+# ------------------------------------------------------------------ engagement and retention (survival models)
+
+PVALUE = {"kind": "pvalue"}
+DEC3 = {"kind": "decimal", "digits": 3}
+DRIVER = {"kind": "category", "group": "driver"}
+TIER = {"kind": "category", "group": "tier"}
+HR_SPEC = [("log_hr", DEC3), ("se", DEC3), ("hr", DEC2), ("hr_low", DEC2), ("hr_high", DEC2), ("p", PVALUE)]
+
+
+def km_curves_table(ctx: Context) -> Table:
+    """Every Kaplan-Meier point per tier (hidden points marked: fewer people at risk than the minimum group)."""
+    frame = ctx.table("km_curves").sort(pl.col("tier").replace_strict({"low": 0, "mid": 1, "high": 2}, default=9), "time_days")
+    return _curve_table(ctx, frame, "km-curves", [("tier", TIER), ("time_days", INT), ("at_risk", INT), ("survival", PCT1)])
+
+
+def _curve_table(ctx: Context, frame: pl.DataFrame, key: str, head: list[tuple[str, dict[str, Any]]]) -> Table:
+    """A survival or incidence curve in full, folded: hidden points (too few at risk) keep their row, marked."""
+    data, columns = _select(ctx, frame, [
+        *head, ("ci_low", PCT1), ("ci_high", PCT1), ("n_subjects", INT), ("n_events", INT), ("suppressed", SUPPRESSED), ("note", TEXT),
+    ])  # fmt: skip
+    hidden = data.filter(pl.col("suppressed").is_not_null()).height
+    return Table(ctx.t(f"tbl.{key}.title", n=str(data.height), hidden=str(hidden)), ctx.t(f"tbl.{key}.caption", n=ctx.min_group_size), data, columns, collapsed=True)
+
+
+def km_logrank(ctx: Context) -> Table:
+    frame = ctx.table("km_logrank")
+    data, columns = _select(ctx, frame, [
+        ("test", TEXT), ("tier_a", TIER), ("tier_b", TIER),
+        ("n_subjects", INT), ("n_events", INT), ("test_statistic", DEC2), ("df", INT), ("p", PVALUE), ("note", TEXT),
+    ])  # fmt: skip
+    overall = data.filter(pl.col("test") == "all tiers")
+    p = overall["p"][0] if overall.height else None
+    return Table(ctx.t("tbl.km-logrank.title", p=ctx.fmt(p, PVALUE | {"relation": True})), ctx.t("tbl.km-logrank.caption"), data, columns)
+
+
+def cox_hazard_ratios(ctx: Context) -> Table:
+    """All three Cox models, every driver, with the proportional-hazards test."""
+    frame = ctx.table("cox_hazard_ratios")
+    data, columns = _select(ctx, frame, [
+        ("model", {"kind": "category", "group": "cox-model"}), ("driver", DRIVER), *HR_SPEC, ("ph_test_p", PVALUE),
+        ("n_subjects", INT), ("n_events", INT), ("note", TEXT),
+    ])  # fmt: skip
+    ph = data.filter(pl.col("model") == "first_response").select("driver", "ph_test_p").drop_nulls()
+    flagged = ph.filter(pl.col("ph_test_p") < 0.05).height
+    title = ctx.t("tbl.cox.title", flagged=str(flagged), n=str(ph.height), low=ctx.fmt(ph["ph_test_p"].min() if ph.height else None, PVALUE | {"relation": True}))
+    return Table(title, ctx.t("tbl.cox.caption"), data, columns)
+
+
+def cox_sensitivity(ctx: Context) -> Table:
+    """Raw against measurement-error-calibrated Cox hazard ratios, per driver (a sensitivity check)."""
+    frame = ctx.table("cox_hazard_ratios").filter(pl.col("hr").is_not_null())
+    wide = None
+    for model, suffix in (("time_varying", "raw"), ("time_varying_calibrated", "calibrated"), ("first_response", "first")):
+        part = frame.filter(pl.col("model") == model).select(
+            "driver", pl.col("hr").alias(f"hr_{suffix}"), pl.col("hr_low").alias(f"hr_low_{suffix}"), pl.col("hr_high").alias(f"hr_high_{suffix}")
+        )
+        wide = part if wide is None else wide.join(part, on="driver", how="full", coalesce=True)
+    if wide is None or wide.is_empty():
+        wide = pl.DataFrame(schema={"driver": pl.String, **{f"{c}_{s}": pl.Float64 for s in ("raw", "calibrated", "first") for c in ("hr", "hr_low", "hr_high")}})
+    for suffix in ("raw", "calibrated", "first"):
+        for c in ("hr", "hr_low", "hr_high"):
+            if f"{c}_{suffix}" not in wide.columns:
+                wide = wide.with_columns(pl.lit(None, pl.Float64).alias(f"{c}_{suffix}"))
+    data = wide.with_columns(
+        pl.struct("hr_low_raw", "hr_high_raw", "hr_low_calibrated", "hr_high_calibrated").map_elements(
+            lambda r: _same_side(r["hr_low_raw"], r["hr_high_raw"], r["hr_low_calibrated"], r["hr_high_calibrated"]), return_dtype=pl.String
+        ).alias("agrees")
+    ).sort(pl.col("driver").replace_strict({d: i for i, d in enumerate(("mission", "recognition", "worklife", "growth", "autonomy", "manager"))}, default=99))
+    columns = _columns(ctx, [
+        ("driver", DRIVER), ("hr_raw", DEC2), ("hr_low_raw", DEC2), ("hr_high_raw", DEC2), ("hr_calibrated", DEC2), ("hr_low_calibrated", DEC2),
+        ("hr_high_calibrated", DEC2), ("hr_first", DEC2), ("hr_low_first", DEC2), ("hr_high_first", DEC2), ("agrees", {"kind": "category", "group": "agrees"}),
+    ])  # fmt: skip
+    same = data.filter(pl.col("agrees") == "yes").height
+    return Table(ctx.t("tbl.cox-sensitivity.title", same=str(same), n=str(data.height)), ctx.t("tbl.cox-sensitivity.caption"), data, columns)
+
+
+def _same_side(low_a: float | None, high_a: float | None, low_b: float | None, high_b: float | None) -> str | None:
+    """'yes' when two hazard-ratio intervals give the same reading against 1 (below, above, or spanning it)."""
+    from analysis.numbers import ratio_reading
+
+    a, b = ratio_reading(low_a, high_a), ratio_reading(low_b, high_b)
+    return None if a is None or b is None else ("yes" if a == b else "no")
+
+
+def exit12_odds_ratios(ctx: Context) -> Table:
+    frame = ctx.table("exit12_odds_ratios")
+    data, columns = _select(ctx, frame, [
+        ("model", TEXT), ("horizon_days", INT), ("driver", DRIVER), ("log_or", DEC3), ("se", DEC3), ("odds_ratio", DEC2), ("or_low", DEC2),
+        ("or_high", DEC2), ("p", PVALUE), ("n_responses", INT), ("n_subjects", INT), ("n_events", INT), ("n_clusters", INT), ("note", TEXT),
+    ])  # fmt: skip
+    lower = data.filter(pl.col("or_high") < 1).height
+    return Table(ctx.t("tbl.exit12.title", lower=str(lower), n=str(data.height)), ctx.t("tbl.exit12.caption"), data, columns)
+
+
+def competing_risks_hr(ctx: Context) -> Table:
+    frame = ctx.table("competing_risks_hr")
+    data, columns = _select(ctx, frame, [("cause", {"kind": "category", "group": "cause"}), ("model", TEXT), ("driver", DRIVER), *HR_SPEC, ("n_subjects", INT), ("n_events", INT), ("note", TEXT)])
+    return Table(ctx.t("tbl.competing-hr.title", n=str(data.height)), ctx.t("tbl.competing-hr.caption"), data, columns)
+
+
+def competing_risks_cif(ctx: Context) -> Table:
+    frame = ctx.table("competing_risks_cif").sort("cause", pl.col("tier").replace_strict({"low": 0, "mid": 1, "high": 2}, default=9), "time_days")
+    return _curve_table(ctx, frame, "competing-cif", [("cause", {"kind": "category", "group": "cause"}), ("tier", TIER), ("time_days", INT), ("at_risk", INT), ("cif", PCT1)])
+
+
+def team_panel(ctx: Context) -> Table:
+    frame = ctx.table("team_panel")
+    data, columns = _select(ctx, frame, [
+        ("model", TEXT), ("term", TEXT), ("estimate", DEC3), ("se", DEC3), ("rate_ratio", DEC2), ("rr_low", DEC2), ("rr_high", DEC2), ("p", PVALUE),
+        ("n_teams", INT), ("n_cells", INT), ("n_exits", INT), ("note", TEXT),
+    ])  # fmt: skip
+    return Table(ctx.t("tbl.team-panel.title", n=str(data.height)), ctx.t("tbl.team-panel.caption"), data, columns)
+
+
+def driver_importance(ctx: Context) -> Table:
+    frame = ctx.table("driver_importance").sort("outcome", "rank")
+    data, columns = _select(ctx, frame, [
+        ("outcome", {"kind": "category", "group": "importance-outcome"}), ("driver", DRIVER), ("rank", INT), ("rank_low", INT), ("rank_high", INT),
+        ("share", PCT1), ("share_low", PCT1), ("share_high", PCT1), ("p_top", PCT0), ("r2_total", DEC3), ("r2_kind", TEXT), ("n", INT),
+        ("people", INT), ("events", INT), ("suppressed", SUPPRESSED),
+    ])  # fmt: skip
+    intent = data.filter((pl.col("outcome") == "intent_to_stay") & (pl.col("rank") == 1))
+    top = intent.row(0, named=True) if intent.height else {}
+    title = ctx.t("tbl.driver-importance.title", driver=ctx.fmt(top.get("driver"), DRIVER), p_top=ctx.fmt(top.get("p_top"), PCT0)) if top else ctx.t("tbl.driver-importance.title-none")
+    return Table(title, ctx.t("tbl.driver-importance.caption"), data, columns)
+
+
+# ------------------------------------------------------------------ programmes
+
+PROGRAMME = {"kind": "category", "group": "programme"}
+OUTCOME = {"kind": "category", "group": "outcome"}
+EFFECT = {"kind": "decimal", "digits": 3}
+
+
+def _programme_order(frame: pl.DataFrame, *more: str) -> pl.DataFrame:
+    return frame.sort("intervention", "outcome", *more)
+
+
+def programme_effects(ctx: Context) -> Table:
+    """Every estimand of every programme and outcome (the headline is `simple`; `twfe` for comparison only)."""
+    frame = ctx.table("programme_effects").with_columns(pl.col("estimand").replace_strict({e: i for i, e in enumerate(("simple", "dynamic", "cohort_average", "cohort", "twfe"))}, default=9).alias("_order"))
+    frame = _programme_order(frame, "_order", "cohort").drop("_order")
+    data, columns = _select(ctx, frame, [
+        ("intervention", PROGRAMME), ("outcome", OUTCOME), ("estimand", TEXT), ("cohort", TEXT), ("att", EFFECT), ("se", EFFECT), ("ci_low", EFFECT),
+        ("ci_high", EFFECT), ("p_value", PVALUE), ("n_teams", INT), ("n_treated_teams", INT), ("n_control_teams", INT), ("team_quarters", INT), ("note", TEXT),
+    ])  # fmt: skip
+    simple = data.filter(pl.col("estimand") == "simple")
+    clear = simple.filter((pl.col("ci_high") < 0) | (pl.col("ci_low") > 0)).height
+    return Table(ctx.t("tbl.programme-effects.title", clear=str(clear), n=str(simple.height)), ctx.t("tbl.programme-effects.caption"), data, columns, collapsed=True)
+
+
+def programme_pretrends(ctx: Context) -> Table:
+    """The joint pre-trend test (Hotelling F) per programme and outcome."""
+    frame = _programme_order(ctx.table("programme_effects").filter(pl.col("estimand") == "simple"))
+    data, columns = _select(ctx, frame, [
+        ("intervention", PROGRAMME), ("outcome", OUTCOME), ("pretrend_stat", DEC2), ("pretrend_df", INT), ("pretrend_p", PVALUE),
+        ("max_abs_pre_att", EFFECT), ("n_teams", INT), ("note", TEXT),
+    ])  # fmt: skip
+    tested = data.filter(pl.col("pretrend_p").is_not_null())
+    flagged = tested.filter(pl.col("pretrend_p") < 0.05).height
+    return Table(ctx.t("tbl.programme-pretrends.title", flagged=str(flagged), n=str(tested.height)), ctx.t("tbl.programme-pretrends.caption"), data, columns)
+
+
+def programme_event_study_table(ctx: Context) -> Table:
+    frame = _programme_order(ctx.table("programme_event_study"), "event_time")
+    data, columns = _select(ctx, frame, [
+        ("intervention", PROGRAMME), ("outcome", OUTCOME), ("event_time", INT), ("att", EFFECT), ("se", EFFECT), ("ci_low", EFFECT),
+        ("ci_high", EFFECT), ("n_treated_teams", INT), ("band", TEXT),
+    ])  # fmt: skip
+    return Table(ctx.t("tbl.programme-event-study.title", n=str(data.height)), ctx.t("tbl.programme-event-study.caption"), data, columns, collapsed=True)
+
+
+def programme_group_time(ctx: Context) -> Table:
+    frame = _programme_order(ctx.table("programme_group_time"), "cohort", "quarter")
+    data, columns = _select(ctx, frame, [
+        ("intervention", PROGRAMME), ("outcome", OUTCOME), ("cohort", TEXT), ("quarter", TEXT), ("base_quarter", TEXT), ("event_time", INT),
+        ("att", EFFECT), ("se", EFFECT), ("ci_low", EFFECT), ("ci_high", EFFECT), ("n_treated_teams", INT), ("n_control_teams", INT),
+    ])  # fmt: skip
+    return Table(ctx.t("tbl.programme-group-time.title", n=str(data.height)), ctx.t("tbl.programme-group-time.caption"), data, columns, collapsed=True)
+
+
+def programme_savings(ctx: Context) -> Table:
+    frame = ctx.table("programme_savings").sort("intervention")
+    money = {"kind": "money", "currency": ctx.config["cost"]["currency"]}
+    data, columns = _select(ctx, frame, [
+        ("intervention", PROGRAMME), ("treated_team_quarters", INT), ("person_years", DEC1), ("att", EFFECT), ("exits_avoided", DEC1),
+        ("exits_avoided_low", DEC1), ("exits_avoided_high", DEC1), ("cost_per_exit", money), ("money_saved", money), ("money_saved_low", money),
+        ("money_saved_high", money), ("method", TEXT),
+    ])  # fmt: skip
+    return Table(ctx.t("tbl.programme-savings.title", n=str(data.height)), ctx.t("tbl.programme-savings.caption"), data, columns)
+
+
 # ------------------------------------------------------------------ data quality
 
 

@@ -446,6 +446,11 @@ class Report:
         for suffix, label_key in (("-change", "num.driver-change"), ("-low", "num.driver-low"), ("-high", "num.driver-high"), ("", "num.driver")):
             if subject and name == f"driver-{subject}{suffix}":
                 return self.t(label_key, driver=self.t(f"category.driver.{subject}"))
+        # Per-programme and per-tier numbers share one label each: num.programme-<rest>, num.km-tier<rest>.
+        if subject and name.startswith(f"programme-{subject}-") and messages.has(f"num.programme-{name.removeprefix(f'programme-{subject}-')}"):
+            return self.t(f"num.programme-{name.removeprefix(f'programme-{subject}-')}", programme=self.t(f"category.programme.{subject}"))
+        if subject and name.startswith(f"km-{subject}") and messages.has(f"num.km-tier{name.removeprefix(f'km-{subject}')}"):
+            return self.t(f"num.km-tier{name.removeprefix(f'km-{subject}')}", tier=self.t(f"category.tier.{subject}"))
         return record["label"]
 
     def audit_appendix(self) -> None:

@@ -26,7 +26,12 @@ CONFIG: dict[str, Any] = {
     "benchmarks": {"contact_centre_low": 0.30, "contact_centre_high": 0.45, "all_industry": 0.151},
     "cost": {"replacement_cost": 15000, "salary_share": None, "currency": "USD"},
     "report": {"quarters": [], "formats": ["html"], "engine": "jupyter", "language": "en"},
+    "retention": {"tier_cutoffs": [3.0, 4.0], "horizon_days": 365, "curve_step_days": 30},
+    "programmes": {"drivers": {"mission": "mission", "recognition": "recognition", "worklife": "worklife"}, "alpha": 0.05},
 }
+# Each programme's headline effect on voluntary turnover (share per year) and its 95% interval: by default one
+# clear reduction, one interval that includes zero and one clear increase, so every reading is exercised.
+PROGRAMME_EFFECTS = {"mission": (-0.12, -0.2, -0.04), "recognition": (-0.05, -0.15, 0.05), "worklife": (0.08, 0.02, 0.14)}
 
 
 def _hidden(team: str) -> str | None:
@@ -159,6 +164,152 @@ def cost() -> pl.DataFrame:
     )  # fmt: skip
 
 
+def _frame(rows: list[dict], schema: dict) -> pl.DataFrame:
+    """Rows as a frame with exactly the analysis module's schema (missing columns null)."""
+    return pl.DataFrame([{k: row.get(k) for k in schema} for row in rows], schema=schema, orient="row")
+
+
+def km_curves() -> pl.DataFrame:
+    """Three tiers on a 30-day grid to 390 days; the low tier's last point is hidden (too few at risk)."""
+    from analysis.survival import AT_RISK, SCHEMAS
+
+    rows = []
+    for tier, people, hazard in (("low", 30, 0.0012), ("mid", 60, 0.0008), ("high", 40, 0.0004)):
+        for day in range(0, 391, 30):
+            survival = (1 - hazard) ** day
+            at_risk = int(people * survival) - day // 60
+            row = {"tier": tier, "time_days": day, "at_risk": at_risk, "survival": survival, "ci_low": survival * 0.9, "ci_high": min(1.0, survival * 1.08),
+                   "n_subjects": people, "n_events": int(people * hazard * 300)}  # fmt: skip
+            if tier == "low" and day == 390:
+                row = {"tier": tier, "time_days": day, "n_subjects": people, "n_events": row["n_events"], "suppressed": AT_RISK}
+            rows.append(row)
+    return _frame(rows, SCHEMAS["km_curves"])
+
+
+def km_logrank() -> pl.DataFrame:
+    from analysis.survival import SCHEMAS
+
+    rows = [{"test": "all tiers", "n_subjects": 130, "n_events": 40, "test_statistic": 9.1, "df": 2, "p": 0.0106}]
+    rows += [{"test": "pairwise", "tier_a": a, "tier_b": b, "n_subjects": 70, "n_events": 20, "test_statistic": 4.0 + i, "df": 1, "p": 0.04 / (i + 1)} for i, (a, b) in enumerate((("low", "mid"), ("low", "high"), ("mid", "high")))]
+    return _frame(rows, SCHEMAS["km_logrank"])
+
+
+def _hr_row(driver: str, hr: float, width: float, **extra: Any) -> dict:
+    import math
+
+    return {"driver": driver, "log_hr": math.log(hr), "se": width / 4, "hr": hr, "hr_low": hr * (1 - width), "hr_high": hr * (1 + width), "p": 0.03,
+            "n_subjects": 130, "n_events": 40, **extra}  # fmt: skip
+
+
+def cox_hazard_ratios() -> pl.DataFrame:
+    from analysis.survival import SCHEMAS
+
+    drivers = DRIVERS[:6]
+    rows = []
+    for model, shift in (("time_varying", 0.0), ("time_varying_calibrated", -0.05), ("first_response", 0.03)):
+        for k, driver in enumerate(drivers):
+            rows.append({"model": model, **_hr_row(driver, 0.7 + 0.06 * k + shift, 0.12), "ph_test_p": 0.2 + 0.1 * k})
+    return _frame(rows, SCHEMAS["cox_hazard_ratios"])
+
+
+def competing_risks_hr() -> pl.DataFrame:
+    from analysis.survival import SCHEMAS
+
+    rows = [{"cause": "voluntary", "model": "engagement", **_hr_row("engagement", 0.66, 0.15)}, {"cause": "involuntary", "model": "engagement", **_hr_row("engagement", 0.95, 0.3)}]
+    rows += [{"cause": "voluntary", "model": "drivers", **_hr_row(d, 0.8 + 0.02 * k, 0.12)} for k, d in enumerate(DRIVERS[:6])]
+    return _frame(rows, SCHEMAS["competing_risks_hr"])
+
+
+def competing_risks_cif() -> pl.DataFrame:
+    from analysis.survival import AT_RISK, SCHEMAS
+
+    rows = []
+    for cause in ("voluntary", "involuntary"):
+        for tier in ("low", "mid", "high"):
+            for day in (0, 30, 60):
+                row = {"cause": cause, "tier": tier, "time_days": day, "at_risk": 30 - day // 10, "cif": day / 600, "ci_low": day / 900, "ci_high": day / 400, "n_subjects": 30, "n_events": 3}
+                rows.append(row if (tier, day) != ("low", 60) else {"cause": cause, "tier": tier, "time_days": day, "n_subjects": 30, "n_events": 3, "suppressed": AT_RISK})
+    return _frame(rows, SCHEMAS["competing_risks_cif"])
+
+
+def exit12_odds_ratios() -> pl.DataFrame:
+    from analysis.survival import SCHEMAS
+
+    rows = [{"model": "engagement", "horizon_days": 365, "driver": "engagement", "log_or": -0.5, "se": 0.1, "odds_ratio": 0.61, "or_low": 0.5, "or_high": 0.74, "p": 0.001,
+             "n_responses": 300, "n_subjects": 120, "n_events": 40, "n_clusters": 4}]  # fmt: skip
+    return _frame(rows, SCHEMAS["exit12_odds_ratios"])
+
+
+def team_panel() -> pl.DataFrame:
+    from analysis.survival import SCHEMAS
+
+    rows = [{"model": m, "term": "engagement", "estimate": -1.0, "se": 0.3, "rate_ratio": 0.37, "rr_low": 0.2, "rr_high": 0.66, "p": 0.001, "n_teams": 4, "n_cells": 8, "n_exits": 20} for m in ("pooled", "team_fixed_effects")]
+    return _frame(rows, SCHEMAS["team_panel"])
+
+
+def driver_importance() -> pl.DataFrame:
+    rows = []
+    for outcome in ("intent_to_stay", "voluntary_exit_12m"):
+        for k, driver in enumerate(DRIVERS[:6]):
+            share = (6 - k) / 21
+            rows.append({"level": "organisation", "outcome": outcome, "driver": driver, "share": share, "share_low": share * 0.8, "share_high": share * 1.2, "rank": k + 1,
+                         "rank_low": max(1, k), "rank_high": min(6, k + 2), "p_top": 0.7 if k == 0 else 0.06, "r2_part": share * 0.3, "r2_total": 0.3, "r2_total_low": 0.25,
+                         "r2_total_high": 0.35, "r2_kind": "ols" if outcome == "intent_to_stay" else "mcfadden", "n": 300, "people": 120,
+                         "events": None if outcome == "intent_to_stay" else 40, "first_wave": WAVES["2026Q2"], "last_wave": WAVES["2026Q3"], "bootstrap_reps": 50})  # fmt: skip
+    schema = {"level": pl.String, "site": pl.String, "team": pl.String, "outcome": pl.String, "driver": pl.String, **{c: pl.Float64 for c in ("share", "share_low", "share_high")},
+              **{c: pl.Int32 for c in ("rank", "rank_low", "rank_high")}, "p_top": pl.Float64, **{c: pl.Float64 for c in ("r2_part", "r2_total", "r2_total_low", "r2_total_high")},
+              "r2_kind": pl.String, "n": pl.Int32, "people": pl.Int32, "events": pl.Int64, "first_wave": pl.Date, "last_wave": pl.Date, "bootstrap_reps": pl.Int32, "suppressed": pl.String}  # fmt: skip
+    return _frame(rows, schema)
+
+
+def programme_effects(effects: dict[str, tuple[float, float, float]]) -> pl.DataFrame:
+    """`simple` and `twfe` rows per programme and outcome; the turnover `simple` row has the given effect and interval."""
+    from analysis.programmes import EFFECTS_SCHEMA
+
+    rows = []
+    for programme, (att, low, high) in effects.items():
+        for outcome, unit, values in (("driver_score", "points (1-5)", (0.25, 0.05, 0.45)), ("voluntary_turnover", "share per year", (att, low, high))):
+            for estimand, shift in (("simple", 0.0), ("twfe", 0.01)):
+                a, lo, hi = (v + shift for v in values)
+                rows.append({"intervention": programme, "outcome": outcome, "unit": unit, "estimand": estimand, "att": a, "se": (hi - lo) / 4, "ci_low": lo, "ci_high": hi,
+                             "p_value": 0.04, "n_teams": 4, "n_treated_teams": 2, "n_control_teams": None if estimand == "twfe" else 2, "team_quarters": 8,
+                             "pretrend_stat": 1.2, "pretrend_df": 1, "pretrend_p": 0.03 if programme == "recognition" else 0.4, "max_abs_pre_att": 0.02,
+                             "method": "fixture", "control_group": "not_yet_treated", "inference": "analytic"})  # fmt: skip
+    return _frame(rows, EFFECTS_SCHEMA)
+
+
+def programme_event_study(effects: dict[str, tuple[float, float, float]]) -> pl.DataFrame:
+    from analysis.programmes import EVENT_SCHEMA
+
+    rows = []
+    for programme, (att, low, high) in effects.items():
+        for outcome, post in (("driver_score", (0.25, 0.05, 0.45)), ("voluntary_turnover", (att, low, high))):
+            for e in range(-3, 4):
+                a, lo, hi = (0.01 * e, -0.1 + 0.01 * e, 0.1 + 0.01 * e) if e < 0 else post
+                rows.append({"intervention": programme, "outcome": outcome, "event_time": e, "att": a, "se": (hi - lo) / 4, "ci_low": lo, "ci_high": hi, "n_treated_teams": 2, "band": "pointwise"})
+    return _frame(rows, EVENT_SCHEMA)
+
+
+def programme_group_time(effects: dict[str, tuple[float, float, float]]) -> pl.DataFrame:
+    from analysis.programmes import GROUP_TIME_SCHEMA
+
+    rows = [{"intervention": programme, "outcome": "voluntary_turnover", "cohort": "2026Q3", "quarter": "2026Q3", "base_quarter": "2026Q2", "event_time": 0,
+             "att": att, "se": (high - low) / 4, "ci_low": low, "ci_high": high, "n_treated_teams": 2, "n_control_teams": 2} for programme, (att, low, high) in effects.items()]  # fmt: skip
+    return _frame(rows, GROUP_TIME_SCHEMA)
+
+
+def programme_savings(effects: dict[str, tuple[float, float, float]]) -> pl.DataFrame:
+    from analysis.cost import SAVINGS_SCHEMA
+
+    rows = []
+    for programme, (att, low, high) in effects.items():
+        years = 20.0
+        rows.append({"intervention": programme, "treated_team_quarters": 4, "person_years": years, "att": att, "exits_avoided": -att * years, "exits_avoided_low": -high * years,
+                     "exits_avoided_high": -low * years, "cost_per_exit": 15000.0, "money_saved": -att * years * 15000, "money_saved_low": -high * years * 15000,
+                     "money_saved_high": -low * years * 15000, "method": "flat", "currency": "USD"})  # fmt: skip
+    return _frame(rows, SAVINGS_SCHEMA)
+
+
 def ingest_manifest() -> dict:
     files = [
         {"file": "data/roster.csv", "profile": "generic_roster", "table": "employees", "rows_read": 100, "rows_accepted": 98, "rows_rejected": 2, "sha256": "a" * 64},
@@ -168,12 +319,22 @@ def ingest_manifest() -> dict:
     return {"files": files, "rows_read": 800, "rows_accepted": 797, "rows_rejected": 3}
 
 
-def write_tables(root: Path) -> dict[str, str]:
-    """Write the tables under root/results/; return name -> path (as the workflow names them)."""
+def write_tables(root: Path, effects: dict[str, tuple[float, float, float]] | None = None) -> dict[str, str]:
+    """Write the tables under root/results/; return name -> path (as the workflow names them).
+    `effects`: each programme's turnover effect and interval (default PROGRAMME_EFFECTS)."""
+    effects = PROGRAMME_EFFECTS if effects is None else effects
     tables = root / "results" / "tables"
     tables.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for name, frame in (("turnover", turnover()), ("engagement", engagement()), ("enps", enps()), ("response_rates", response_rates()), ("cost", cost()), ("reliability", reliability())):
+    frames = (
+        ("turnover", turnover()), ("engagement", engagement()), ("enps", enps()), ("response_rates", response_rates()), ("cost", cost()),
+        ("reliability", reliability()), ("km_curves", km_curves()), ("km_logrank", km_logrank()), ("cox_hazard_ratios", cox_hazard_ratios()),
+        ("exit12_odds_ratios", exit12_odds_ratios()), ("competing_risks_cif", competing_risks_cif()), ("competing_risks_hr", competing_risks_hr()),
+        ("team_panel", team_panel()), ("driver_importance", driver_importance()), ("programme_effects", programme_effects(effects)),
+        ("programme_event_study", programme_event_study(effects)), ("programme_group_time", programme_group_time(effects)),
+        ("programme_savings", programme_savings(effects)),
+    )  # fmt: skip
+    for name, frame in frames:
         path = tables / f"{name}.parquet"
         frame.write_parquet(path)
         paths[name] = str(path)
@@ -184,7 +345,7 @@ def write_tables(root: Path) -> dict[str, str]:
     return paths
 
 
-def build_results(root: Path, language: str = "en", quarter: str = "2026Q3") -> dict[str, str]:
+def build_results(root: Path, language: str = "en", quarter: str = "2026Q3", effects: dict[str, tuple[float, float, float]] | None = None) -> dict[str, str]:
     """Tables, numbers and every exhibit (quarterly and research) under root/results/."""
     from analysis.exhibits import RESEARCH, build
     from analysis.numbers import build_numbers, write
@@ -196,7 +357,7 @@ def build_results(root: Path, language: str = "en", quarter: str = "2026Q3") -> 
     here = os.getcwd()
     os.chdir(root)  # paths as the workflow has them: relative to the run directory
     try:
-        paths = {name: os.path.relpath(path, root) for name, path in write_tables(root).items()}
+        paths = {name: os.path.relpath(path, root) for name, path in write_tables(root, effects).items()}
         write(build_numbers(paths, quarter, config), f"results/numbers/{quarter}.json")
         build("quarterly", quarter, quarter, paths, config, f"results/figures/{quarter}")
         build("research", RESEARCH, quarter, paths, config, f"results/figures/{RESEARCH}")

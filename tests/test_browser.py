@@ -13,8 +13,9 @@ from conftest import REPO, require_chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 ARTIFACTS = REPO / "test-artifacts"
-QUARTERLY_SECTIONS = ["summary", "turnover", "drivers", "data-quality", "methods", "audit"]
-RESEARCH_SECTIONS = ["turnover-models", "engagement-models", "enps-models", "response", "diagnostics", "data-and-privacy", "config-used", "audit"]
+QUARTERLY_SECTIONS = ["summary", "turnover", "drivers", "retention", "programmes", "data-quality", "methods", "audit"]
+PROGRAMME_SECTIONS = ["programme-mission", "programme-recognition", "programme-worklife"]  # h3 under "programmes"
+RESEARCH_SECTIONS = ["turnover-models", "engagement-models", "enps-models", "response", "retention-models", "programme-models", "diagnostics", "data-and-privacy", "config-used", "audit"]
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +114,16 @@ def test_quarterly_report_offline_every_chart_and_section(browser, workflow_run)
     point.hover(force=True)
     page.wait_for_selector("#vg-tooltip-element.visible", timeout=10_000)
     assert "2026Q3" in page.inner_text("#vg-tooltip-element")
+    # One subsection per programme; the new sections' charts are saved on their own for review.
+    for section in PROGRAMME_SECTIONS:
+        assert page.locator(f"h3#{section}").count() == 1, section
+    for stem in ("km-curves", "hazard-ratios", "event-study-mission"):
+        page.locator(f"figure[data-figure-id='fig:{stem}:2026Q3']").screenshot(path=str(ARTIFACTS / f"quarterly-2026Q3-{stem}.png"))
+    # The forest plot is on a log scale with its reference line at 1; the event study marks the start.
+    forest = json.loads((workdir / "results/figures/2026Q3/hazard-ratios.vl.json").read_text(encoding="utf-8"))
+    assert any(layer.get("encoding", {}).get("x", {}).get("scale", {}).get("type") == "log" for layer in forest["layer"])
+    assert "no association (1)" in result["charts"]["fig:hazard-ratios:2026Q3"]["text"]
+    assert "start" in result["charts"]["fig:event-study-mission:2026Q3"]["text"]
     # The engine is in the footer and the audit appendix lists what the page showed.
     assert page.locator(".retain-footer[data-engine]").count() == 1
     audit_ids = page.eval_on_selector_all("tr[data-audit-id]", "els => els.map(e => e.dataset.auditId)")
@@ -128,6 +139,7 @@ def test_research_report_offline_every_chart_and_section(browser, workflow_run):
     page = result["page"]
     tables = page.eval_on_selector_all("[data-table-id]", "els => els.map(e => e.dataset.tableId)")
     assert tables == [e.id("research") for e in registered("research") if e.kind == "tbl"]
+    assert page.locator("h3#sensitivity").count() == 1
     # Long tables fold but are complete.
     team = page.locator("[data-table-id='tbl:turnover-team:research'] details")
     team.locator("summary").click()

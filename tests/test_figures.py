@@ -154,3 +154,61 @@ def test_line_position_needs_the_whole_interval():
     assert line_position(0.26, 0.17, 0.39, 0.151) == "above"
     assert line_position(0.20, 0.10, 0.30, 0.151) == "overlaps"
     assert line_position(0.10, 0.05, 0.14, 0.151) == "below"
+
+
+# ------------------------------------------------------------------ engagement -> retention and programmes
+
+
+def _build_one(tmp_path, stem: str, edit=None):
+    """One quarterly exhibit built on the fixture tables, after `edit(name -> frame)` changed some of them."""
+    paths = fx.write_tables(tmp_path)
+    if edit:
+        for name, frame in edit({n: pl.read_parquet(p) for n, p in paths.items() if p.endswith(".parquet")}).items():
+            frame.write_parquet(paths[name])
+    exhibit = next(e for e in registered("quarterly") if e.stem == stem)
+    ctx = Context(exhibit, paths, "2026Q3", "2026Q3", fx.CONFIG, "en")
+    return exhibits._builder(exhibit)(ctx)
+
+
+def test_km_title_claims_the_finding_only_when_the_data_say_so(built, tmp_path):
+    title = spec(built, "2026Q3", "km-curves")["usermeta"]["retain"]["title"]
+    numbers = {r["id"]: r for r in json.loads((built / "numbers/2026Q3.json").read_text(encoding="utf-8"))}
+    assert numbers["num:km-reading:2026Q3"]["value"] == "less-engaged-leave-sooner"
+    assert title.startswith("Less engaged agents leave sooner") and numbers["num:km-low:2026Q3"]["display"] in title
+    assert numbers["num:km-day:2026Q3"]["value"] == 360  # the last grid day within 365 that every tier reaches
+    # The same gap with a log-rank p of 0.3 is no finding: the title turns neutral.
+    weak = _build_one(tmp_path, "km-curves", lambda t: {"km_logrank": t["km_logrank"].with_columns(pl.lit(0.3).alias("p"))})
+    assert weak.title.startswith("No clear difference in retention") and "p = 0.300" in weak.title
+
+
+def test_km_curves_never_draw_a_hidden_point(built):
+    data = pl.read_parquet(built / "figures/2026Q3/km-curves.parquet")
+    assert data["survival"].null_count() == 0 and data.filter((pl.col("tier") == "low") & (pl.col("time_days") == 390)).height == 0
+    table = pl.read_parquet(built / "figures/research/km-curves.parquet")
+    hidden = table.filter(pl.col("suppressed").is_not_null())
+    assert hidden.height == 1 and hidden["suppressed"][0] == "primary" and hidden["survival"][0] is None
+
+
+def test_forest_plot_is_log_scale_with_a_line_at_one(built, tmp_path):
+    forest = spec(built, "2026Q3", "hazard-ratios")
+    layers = forest["layer"]
+    assert any(layer["encoding"]["x"].get("scale", {}).get("type") == "log" for layer in layers if "x" in layer.get("encoding", {}))
+    assert any(layer.get("data", {}).get("values") == [{"v": 1, "t": "no association (1)"}] for layer in layers)
+    data = pl.read_parquet(built / "figures/2026Q3/hazard-ratios.parquet")
+    assert data["driver"].to_list() == ["engagement", "mission", "recognition", "worklife", "growth", "autonomy", "manager"]
+    assert forest["usermeta"]["retain"]["title"].startswith("Higher engagement goes with a lower risk of leaving: hazard ratio 0.66")
+    # An interval that includes 1 gives a neutral title, never a claimed association.
+    unclear = _build_one(tmp_path, "hazard-ratios", lambda t: {"competing_risks_hr": t["competing_risks_hr"].with_columns(pl.lit(1.2).alias("hr_high"))})
+    assert unclear.title.startswith("No clear association between engagement and leaving")
+
+
+def test_event_study_marks_the_pre_period_zero_and_start(built):
+    data = pl.read_parquet(built / "figures/2026Q3/event-study-mission.parquet")
+    assert set(data.filter(pl.col("event_time") < 0)["period"]) == {"before"} and set(data.filter(pl.col("event_time") >= 0)["period"]) == {"after"}
+    turnover = data.filter((pl.col("outcome") == "voluntary_turnover") & (pl.col("event_time") == 0))
+    assert turnover["shown_att"][0] == pytest.approx(-12.0)  # percentage points a year
+    panel = spec(built, "2026Q3", "event-study-mission")["hconcat"][0]["layer"]
+    values = [layer.get("data", {}).get("values") for layer in panel]
+    assert [{"v": 0}] in values and [{"v": -0.5, "t": "start"}] in values
+    titles = {p: spec(built, "2026Q3", f"event-study-{p}")["usermeta"]["retain"]["title"] for p in ("mission", "recognition", "worklife")}
+    assert "a clear reduction" in titles["mission"] and titles["recognition"].startswith("Recognition: no clear effect") and "a clear increase" in titles["worklife"]

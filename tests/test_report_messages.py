@@ -54,6 +54,10 @@ def test_every_message_key_used_in_code_and_templates_exists():
         (None, {"kind": "pct", "digits": 1}, "n/a", "n.d."),
         ("inside", {"kind": "category", "group": "band"}, "inside the contact-centre range", "dans la fourchette des centres de contact"),
         (1234.5, {"kind": "decimal", "digits": 1}, "1,234.5", "1\u00a0234,5"),
+        (0.17864, {"kind": "pvalue"}, "0.179", "0,179"),
+        (0.00008, {"kind": "pvalue"}, "< 0.001", "< 0,001"),
+        (0.17864, {"kind": "pvalue", "relation": True}, "= 0.179", "= 0,179"),
+        (0.00008, {"kind": "pvalue", "relation": True}, "below 0.001", "inférieur à 0,001"),
     ],
 )
 def test_number_formats_per_language(value, fmt, en, fr):

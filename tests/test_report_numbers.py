@@ -53,6 +53,11 @@ def expected_value(record: dict, config: dict, table, workdir):
         for part in source["column"].split("."):
             node = node[part]
         return node
+    if derivation and derivation.startswith("km_reading"):  # the curves at the compared day, and the log-rank test
+        p = rows(table("results/tables/km_logrank.parquet"), {"test": "all tiers"})["p"][0]
+        curves = rows(table(source["table"]), source["filter"])
+        low, high = (rows(curves, {"tier": t})["survival"][0] for t in ("low", "high"))
+        return "less-engaged-leave-sooner" if p < 0.05 and low < high else "more-engaged-leave-sooner" if p < 0.05 and low > high else "no-clear-difference"
     if source["table"].endswith(".json"):
         document = json.loads((workdir / source["table"]).read_text(encoding="utf-8"))
         if derivation == "rows_rejected / rows_read":
@@ -104,6 +109,26 @@ def expected_value(record: dict, config: dict, table, workdir):
         if name.startswith("turnover-cost"):
             return bound * frame["cost"][0] / count
         return bound
+    if derivation.startswith("km_horizon_day"):  # the last grid day within the horizon that every drawn tier reaches
+        horizon = config["retention"]["horizon_days"]
+        drawn = frame.filter(pl.col("survival").is_not_null())
+        days = [d for d, part in drawn.filter(pl.col("time_days") <= horizon).group_by("time_days") if part["tier"].n_unique() == drawn["tier"].n_unique()]
+        return max(d[0] for d in days)
+    if derivation == "ratio_reading(hr_low, hr_high)":
+        low, high = frame["hr_low"][0], frame["hr_high"][0]
+        return "lower" if high < 1 else "higher" if low > 1 else "unclear"
+    if derivation == "argmin(hr)":
+        return frame.sort(["hr", "driver"])["driver"][0]
+    if derivation == "count(hr_high < 1)":
+        return frame.filter(pl.col("hr_high") < 1).height
+    if derivation.startswith("effect_reading("):  # a programme: reduced / increased only when the whole interval is one side of 0
+        if "exits_avoided" in derivation:
+            low, high = -frame["exits_avoided_high"][0], -frame["exits_avoided_low"][0]
+        else:
+            low, high = frame["ci_low"][0], frame["ci_high"][0]
+        return "reduced" if high < 0 else "increased" if low > 0 else "no-clear-effect"
+    if derivation.startswith("pretrend_p < "):
+        return "doubt" if frame["pretrend_p"][0] < float(derivation.split("<")[1]) else "no-doubt"
     raise AssertionError(f"{record['id']}: no check for derivation {derivation!r}")
 
 
