@@ -24,6 +24,8 @@ INK = "#1f2933"
 MUTED = "#6b7280"
 BENCH_FILL = "#E69F00"
 BENCH_INK = "#8a5a00"
+# Sites are drawn over the orange benchmark band: their colours leave its orange out, so no site reads as the band.
+SITE_PALETTE = [c for c in PALETTE if c != BENCH_FILL]
 HIDDEN_FILL = "#f3f4f6"
 HIDDEN_STROKE = "#6b7280"
 FONT = "Helvetica, Arial, sans-serif"
@@ -145,7 +147,7 @@ def turnover_by_site(ctx: Context) -> Figure:
     else:
         title = ctx.t("fig.not-measured", quarter=ctx.quarter)
     base = alt.Chart(_values(data))
-    colour = alt.Color("site:N", title=ctx.t("col.site"), scale=alt.Scale(domain=sites, range=PALETTE[: len(sites)]))
+    colour = alt.Color("site:N", title=ctx.t("col.site"), scale=alt.Scale(domain=sites, range=SITE_PALETTE[: len(sites)]))
     x = alt.X("quarter:O", title=None, axis=alt.Axis(labelAngle=0))
     lines = base.mark_line(point=True).encode(
         x=x,
@@ -186,7 +188,7 @@ def turnover_by_team(ctx: Context) -> Figure:
     scale = alt.Scale(domain=[0, min(top_x, 2.0)], clamp=True, nice=True)
     base = alt.Chart(_values(data)).encode(y=alt.Y("team:N", title=None, sort=order))
     tooltip = _rate_tooltip(ctx, [alt.Tooltip("team:N", title=ctx.t("col.team")), alt.Tooltip("site:N", title=ctx.t("col.site")), alt.Tooltip("band_label:N", title=ctx.t("col.band_position"))])
-    colour = alt.Color("site:N", title=ctx.t("col.site"), scale=alt.Scale(domain=sites, range=PALETTE[: len(sites)]))
+    colour = alt.Color("site:N", title=ctx.t("col.site"), scale=alt.Scale(domain=sites, range=SITE_PALETTE[: len(sites)]))
     whisker = base.transform_filter("datum.voluntary_rate != null").mark_rule(strokeWidth=2).encode(
         x=alt.X("voluntary_rate_low:Q", scale=scale, title=ctx.t("axis.voluntary-turnover"), axis=alt.Axis(format="%", orient="bottom")),
         x2="voluntary_rate_high:Q",
@@ -337,7 +339,7 @@ def response_rates(ctx: Context) -> Figure:
     base = alt.Chart(_values(data)).encode(y=alt.Y("team:N", title=None, sort=data["team"].to_list()))
     bars = base.transform_filter("datum.response_rate != null").mark_bar(height=14).encode(
         x=alt.X("response_rate:Q", title=ctx.t("col.response_rate"), axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
-        color=alt.Color("site:N", title=ctx.t("col.site"), scale=alt.Scale(domain=sites, range=PALETTE[: len(sites)])),
+        color=alt.Color("site:N", title=ctx.t("col.site"), scale=alt.Scale(domain=sites, range=SITE_PALETTE[: len(sites)])),
         tooltip=[
             alt.Tooltip("team:N", title=ctx.t("col.team")),
             alt.Tooltip("response_rate:Q", title=ctx.t("col.response_rate"), format=".1%"),
@@ -696,7 +698,9 @@ def event_study(ctx: Context) -> Figure:
             base.mark_rule(strokeWidth=2).encode(x=x, y=alt.Y("shown_ci_low:Q", title=unit), y2="shown_ci_high:Q", color=colour, tooltip=tooltip),
             base.mark_point(size=60, strokeWidth=2, filled=False, opacity=1).encode(
                 x=x, y="shown_att:Q", stroke=alt.Stroke("period_label:N", title=None, sort=period_labels, scale=colour.to_dict()["scale"]), tooltip=tooltip,
-                fill=alt.condition("datum.event_time >= 0", alt.value(PERIOD_COLOURS["after"]), alt.value("white")),
+                # Filled after the start, hollow before; one fill scale on the same field as the stroke so
+                # the (merged) legend draws its symbols exactly as the chart draws its dots.
+                fill=alt.Fill("period_label:N", title=None, sort=period_labels, scale=alt.Scale(domain=period_labels, range=["white", PERIOD_COLOURS["after"]])),
             ),  # fmt: skip
         ]
         panels.append(alt.layer(*layers).properties(title=alt.Title(ctx.t(f"category.outcome.{outcome}"), fontSize=13, fontWeight=500), width=300, height=220))

@@ -133,8 +133,10 @@ def fmt_value(value: Any, fmt: dict[str, Any], lang: str) -> str:
     if kind == "pct":
         number = fmt_number(value * 100, digits, lang)
         return number + ("%" if lang == "en" else NNBSP + "%")
-    if kind == "points":
-        return fmt_number(value, digits, lang, signed=True) + (" pts" if lang == "en" else NBSP + "pts")
+    if kind == "points":  # "−1 pt", "+2 pts", "+1.0 pts" (a whole one is singular in both languages)
+        number = fmt_number(value, digits, lang, signed=True)
+        unit = "pt" if digits == 0 and abs(round(float(value))) == 1 else "pts"
+        return number + (" " if lang == "en" else NBSP) + unit
     if kind == "score":
         return fmt_number(value, digits, lang, signed=True)
     if kind in ("money", "signed_money"):

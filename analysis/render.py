@@ -1135,6 +1135,11 @@ td[align="right"], th[align="right"] { text-align: right; }
 .figure-caption, .table-caption { color: #57606a; font-size: .9rem; margin: .25rem 0 1rem; }
 .figure-caption p, .table-caption p { margin: 0; }
 .page-break { break-after: page; page-break-after: always; height: 0; }
+nav.retain-toc { margin: 0 0 1.5rem; font-size: .9rem; }
+nav.retain-toc .retain-toc-title { margin: 0 0 .3rem; font-weight: 600; color: #57606a; }
+nav.retain-toc ul { list-style: none; margin: 0; padding: 0; display: flex; flex-wrap: wrap; gap: .3rem 1.1rem; }
+nav.retain-toc li.toc-level-3 { font-size: .84rem; }
+nav.retain-toc li.toc-level-3::before { content: "· "; color: #8c959f; }
 @page { size: A4; margin: 18mm 16mm 20mm; }
 @media print {
   body { font-size: 10.5pt; }
@@ -1243,7 +1248,36 @@ def _export_html(nb: Any, meta: Mapping, qmd: Path, fmt: str, params: Mapping[st
         },
     }
     body, _ = exporter.from_notebook_node(nb, resources=resources)
+    nav = _table_of_contents(body, meta, fmt)
+    if nav:
+        anchor = '<main class="retain-container">\n' + block
+        body = body.replace(anchor, anchor + nav, 1)
     return _embed_local_images(body, qmd.parent)
+
+
+_TOC_TITLES = {"en": "Contents", "fr": "Sommaire"}
+_HEADING = re.compile(r'<h([2-6])\b[^>]*?\bid="([^"]+)"[^>]*>(.*?)</h\1>', re.S)
+
+
+def _table_of_contents(body: str, meta: Mapping, fmt: str) -> str:
+    """Quarto's `toc: true` for the Jupyter engine's HTML: links to the headings (h2 .. `toc-depth`, which
+    defaults to 3 as in Quarto) with an id, placed under the title block. Not in print: a PDF has no links to follow."""
+    html_opts = (meta.get("format") or {}).get("html") if isinstance(meta.get("format"), Mapping) else None
+    opts = {**meta, **html_opts} if isinstance(html_opts, Mapping) else dict(meta)
+    if fmt != "html" or not opts.get("toc"):
+        return ""
+    depth = int(opts.get("toc-depth") or 3)
+    text = re.sub(r"<(script|style)\b.*?</\1>", "", body, flags=re.S | re.I)
+    items = [
+        f'<li class="toc-level-{level}"><a href="#{anchor}">{re.sub(r"<[^>]+>", "", title).strip()}</a></li>'
+        for level, anchor, title in _HEADING.findall(text)
+        if int(level) <= depth
+    ]
+    if not items:
+        return ""
+    lang = str(meta.get("lang") or "en").split("-")[0]
+    title = _html.escape(_meta_text(opts.get("toc-title")) or _TOC_TITLES.get(lang, _TOC_TITLES["en"]))
+    return f'<nav class="retain-toc" aria-label="{title}"><p class="retain-toc-title">{title}</p><ul>{"".join(items)}</ul></nav>\n'
 
 
 class _ResourceScanner(HTMLParser):

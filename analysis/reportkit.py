@@ -460,9 +460,10 @@ class Report:
         manifest = self.build_manifest
         if manifest:
             code = manifest.get("code", {})
-            commit = code.get("git_commit") or self.t("audit.no-git")
+            commit = code.get("git_commit")
             dirty = code.get("dirty")
-            code_text = self.t("audit.code", commit=commit, dirty=self.t("audit.dirty") if dirty else "")
+            # Without a commit the code cannot be pinned: say so plainly rather than print "git <not a git checkout>".
+            code_text = self.t("audit.code", commit=commit, dirty=self.t("audit.dirty") if dirty else "") if commit else self.t("audit.no-git")
             config_text = self.t("audit.config", sha=manifest.get("config", {}).get("sha256", "—"))
             manifest_sha = sha256_file(self.build_manifest_path)
             intro = self.t("audit.built-from", sha=manifest_sha, path=_display_path(self.build_manifest_path, self.results))

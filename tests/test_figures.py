@@ -210,5 +210,38 @@ def test_event_study_marks_the_pre_period_zero_and_start(built):
     panel = spec(built, "2026Q3", "event-study-mission")["hconcat"][0]["layer"]
     values = [layer.get("data", {}).get("values") for layer in panel]
     assert [{"v": 0}] in values and [{"v": -0.5, "t": "start"}] in values
+    # The legend is drawn from the point layer's stroke and fill scales: both must map the period field,
+    # so "after the start" shows a filled dot and "before" a hollow one, exactly as the chart draws them.
+    (points,) = [layer for layer in panel if layer.get("mark", {}).get("type") == "point"]
+    stroke, fill = points["encoding"]["stroke"], points["encoding"]["fill"]
+    assert fill["field"] == stroke["field"] == "period_label"
+    assert fill["scale"]["domain"] == stroke["scale"]["domain"] == ["before the start (placebo)", "after the start"]
+    assert fill["scale"]["range"] == ["white", stroke["scale"]["range"][1]]
     titles = {p: spec(built, "2026Q3", f"event-study-{p}")["usermeta"]["retain"]["title"] for p in ("mission", "recognition", "worklife")}
     assert "a clear reduction" in titles["mission"] and titles["recognition"].startswith("Recognition: no clear effect") and "a clear increase" in titles["worklife"]
+
+
+def _colour_ranges(node) -> list[tuple[str, list]]:
+    """Every (field, range) of a color/stroke/fill scale anywhere in a Vega-Lite spec."""
+    found = []
+    if isinstance(node, dict):
+        for channel in ("color", "stroke", "fill"):
+            enc = node.get("encoding", {}).get(channel, {})
+            if isinstance(enc, dict) and "field" in enc and "range" in enc.get("scale", {}):
+                found.append((enc["field"], enc["scale"]["range"]))
+        for value in node.values():
+            found += _colour_ranges(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += _colour_ranges(value)
+    return found
+
+
+def test_site_colours_never_borrow_the_benchmark_band_orange(built):
+    """Site lines, dots and bars sit on or beside the orange contact-centre band: no site may be drawn in it."""
+    from analysis.figures import BENCH_FILL
+
+    for stem in ("turnover-by-site", "turnover-by-team", "response-rates"):
+        ranges = [r for field, r in _colour_ranges(spec(built, "2026Q3", stem)) if field == "site"]
+        assert ranges, stem
+        assert all(BENCH_FILL.lower() not in [c.lower() for c in r] for r in ranges), (stem, ranges)

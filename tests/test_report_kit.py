@@ -194,6 +194,17 @@ def test_appendix_states_the_build_manifest_hash_and_every_id_used(root, shown, 
         assert f'<tr data-audit-id="{row_id}">' in page and f"<code>retain trace {row_id}</code>" in page
 
 
+def test_appendix_says_plainly_when_the_code_has_no_commit(root, shown, tmp_path):
+    manifest = make_build_manifest(root, root / "results" / "audit" / "build_manifest.json", commit=None)
+    r = report(root, build_manifest=str(manifest))
+    r.num("voluntary-turnover")
+    shown.clear()
+    r.audit_appendix()
+    page = html_of(shown)
+    assert "Code version: not recorded — this run was not made from a git checkout" in page
+    assert "git <code>" not in page and "None" not in page
+
+
 def test_appendix_refuses_a_stale_build_manifest(root, tmp_path):
     manifest = make_build_manifest(root, tmp_path / "bm.json")
     data = json.loads(manifest.read_text(encoding="utf-8"))

@@ -49,6 +49,9 @@ def test_every_message_key_used_in_code_and_templates_exists():
         (-0.4, {"kind": "score", "digits": 0}, "0", "0"),
         (-10.2, {"kind": "score", "digits": 0}, "\u221210", "\u221210"),
         (2.57, {"kind": "points", "digits": 1}, "+2.6 pts", "+2,6\u00a0pts"),
+        (-1.2, {"kind": "points", "digits": 0}, "\u22121 pt", "\u22121\u00a0pt"),
+        (1.04, {"kind": "points", "digits": 1}, "+1.0 pts", "+1,0\u00a0pts"),
+        (2.0, {"kind": "points", "digits": 0}, "+2 pts", "+2\u00a0pts"),
         (450000.0, {"kind": "money", "currency": "USD"}, "USD 450,000", "450\u00a0000\u00a0USD"),
         (-30000.0, {"kind": "signed_money", "currency": "USD"}, "\u2212USD 30,000", "\u221230\u00a0000\u00a0USD"),
         (None, {"kind": "pct", "digits": 1}, "n/a", "n.d."),
@@ -97,3 +100,28 @@ def test_catalogue_is_valid_yaml_without_duplicate_keys():
     yaml.load(Path(messages.CATALOGUE).read_text(encoding="utf-8"), Loader=Loader)
     top = [k for k in seen if isinstance(k, str) and "." in k]
     assert len(top) == len(set(top)), sorted({k for k in top if top.count(k) > 1})
+
+
+# Counts that can be 0 or 1 are put after a label ("Hires: 1"), never before a plural noun or verb ("1 people were
+# hired", "1 ont été licenciées"): sentences with counts must read right for every count.
+COUNT_SENTENCES = {
+    "summary.turnover": ("voluntary", "involuntary"),
+    "turnover.summary": ("hires", "early", "early12"),
+    "turnover.teams": ("above", "shown", "hidden"),
+    "drivers.heatmap": ("hidden",),
+    "programme.savings": ("exits",),
+}
+PLURAL_AFTER_ONE = {
+    "en": re.compile(r"(?<![\d.,])1 (people|persons|were|are|have|cells|teams|exits|fewer)\b"),
+    "fr": re.compile(r"(?<![\d.,])1 (personnes|ont|sont|cases|équipes|départs)\b"),
+}
+
+
+@pytest.mark.parametrize("key", sorted(COUNT_SENTENCES))
+@pytest.mark.parametrize("lang", messages.LANGUAGES)
+def test_sentences_with_counts_read_right_for_one(key, lang):
+    template = messages.catalogue()[key][lang]
+    fields = set(re.findall(r"\{(\w+)\}", template))
+    assert set(COUNT_SENTENCES[key]) <= fields, (key, fields)
+    text = template.format(**{f: ("1" if f in COUNT_SENTENCES[key] else "X") for f in fields})
+    assert not PLURAL_AFTER_ONE[lang].search(text), (key, lang, text)

@@ -96,3 +96,16 @@ def test_summary_is_on_the_first_page_and_sections_follow(pdf):
     audit_page = next(i for i, text in enumerate(pages) if text.startswith("Audit appendix"))
     assert audit_page >= 2  # the appendix starts on its own page, after the report
     assert "This report was built from manifest" in whole or "No build manifest was given" in whole
+
+
+def test_audit_appendix_prints_every_id_whole(pdf):
+    """An auditor reads IDs off the printed appendix: each one must be there in full, never cut by an ellipsis."""
+    workdir, path = pdf
+    pages = page_texts(path)
+    appendix = " ".join(pages[next(i for i, text in enumerate(pages) if text.startswith("Audit appendix")) :])
+    html = (workdir / "results/reports/2026Q3/quarterly.html").read_text(encoding="utf-8")
+    ids = re.findall(r'data-audit-id="([^"]+)"', html)  # the rows of the appendix (same template, same run)
+    assert len(ids) > 100 and {e.id("2026Q3") for e in registered("quarterly")} <= set(ids)
+    missing = [i for i in ids if i not in appendix]
+    assert not missing, missing
+    assert "…:2026Q3" not in appendix and not re.search(r"num:[a-z0-9-]+…", appendix)

@@ -29,6 +29,7 @@ READING_WORDS = {
     "en": {"reduced": "was reduced", "increased": "increased", "no-clear-effect": "no clear effect"},
     "fr": {"reduced": "a été réduit", "increased": "a augmenté", "no-clear-effect": "pas d’effet net"},
 }
+ESTIMATE = {"en": re.compile(r"\bestimate\b", re.I), "fr": re.compile(r"\bestimation\b", re.I)}
 # Two synthetic worlds: across them every programme has one interval that excludes zero and one that includes it.
 WORLDS = {
     "default": fx.PROGRAMME_EFFECTS,  # mission below zero, recognition across zero, work-life above zero
@@ -90,7 +91,17 @@ def test_every_programme_reading_follows_its_interval_in_every_language(world):
         assert not [w for other, w in READING_WORDS[lang].items() if other != expected and w in turnover], (programme, turnover)
         assert report.display(f"programme-{programme}-turnover-low") in turnover and report.display(f"programme-{programme}-turnover-high") in turnover
         assert report.display(f"programme-{programme}-exits-avoided") in savings and report.display(f"programme-{programme}-money-saved-high") in savings
+        # The number of exits is given as an estimate before it is given at all (never "that is 40 exits avoided"
+        # over an interval that runs from extra exits to exits avoided); only the reading, which needs the whole
+        # interval above zero, states that exits were avoided.
+        reading = report.display(f"programme-{programme}-savings-reading")
+        before = savings[: savings.index(report.display(f"programme-{programme}-exits-avoided"))]
+        assert reading in savings and ESTIMATE[lang].search(before), (programme, savings)
         assert report.display(f"programme-{programme}-score") in score
+        # The pre-trend test is run on turnover: it is reported with the turnover effect, not after the survey score.
+        pretrend = report.display(f"programme-{programme}-pretrend-reading")
+        assert report.display(f"programme-{programme}-pretrend-p") in turnover and pretrend in turnover, (programme, turnover)
+        assert pretrend not in score, (programme, score)
         if low <= 0 <= high:
             assert not CAUSAL[lang].search(text), (programme, CAUSAL[lang].search(text).group(0), text)
         # The event-study chart's title carries the same reading.

@@ -85,9 +85,20 @@ def test_english_report_states_its_build_manifest(english):
     assert "(hashed at render: not in the build manifest)" not in page
 
 
+def test_report_opens_with_a_table_of_contents(english, french):
+    """_quarto.yml asks for a table of contents (toc-depth 2): the Jupyter engine draws it too, under the title."""
+    _, _, page = english
+    nav = re.search(r'<nav class="retain-toc" aria-label="Contents">(.*?)</nav>', page, re.S)
+    assert nav and page.index("</header>") < nav.start() < page.index('<h2 id="summary">')
+    links = re.findall(r'<a href="#([^"]+)">([^<]+)</a>', nav.group(1))
+    assert links[0] == ("summary", "Summary") and ("audit", "Audit appendix") in links
+    assert [a for a, _ in links] == [a for a in re.findall(r'<h2 id="([^"]+)"', page)]  # every h2, in order; no h3 at depth 2
+    assert '<nav class="retain-toc" aria-label="Sommaire">' in french and '<a href="#summary">Synthèse</a>' in french
+
+
 def test_hidden_teams_are_marked_in_the_rendered_report(english):
     _, _, page = english
-    assert "2 were hidden to protect small groups" in page.replace('<span class="num" data-id="num:teams-hidden:2026Q3">2</span><sup class="num-id">num:teams-hidden:2026Q3</sup>', "2")
+    assert "teams hidden to protect small groups: 2." in page.replace('<span class="num" data-id="num:teams-hidden:2026Q3">2</span><sup class="num-id">num:teams-hidden:2026Q3</sup>', "2")
     assert '"hidden_label": "hidden (n<5)"' in page or "hidden (n\\u003c5)" in page or "hidden (n<5)" in page
 
 
