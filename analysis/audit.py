@@ -44,6 +44,9 @@ TIMESTAMP_FIELDS = ("started", "finished", "written")
 # Copied from the ingest record of each export into its manifest entry.
 ROW_FIELDS = ("profile", "table", "rows_read", "rows_accepted", "rows_rejected", "personal_columns_dropped")
 FALLBACK_PACKAGES = ("polars", "pyarrow", "numpy", "scipy", "snakemake", "altair", "vl-convert-python", "nbclient", "nbconvert")
+# The params value through which a rule names the code its jobs run (analysis.pipeline.rule_code).
+CODE_PARAM_PREFIX = "code-sha256:"
+CODE_PARAM = re.compile(r"^'?" + CODE_PARAM_PREFIX + r"([0-9a-f]{64})'?$")
 # An ID as a report prints it: kind, a name starting with a letter, and for fig/tbl/num a label.
 ID_PATTERN = re.compile(r"\b(?:(?:fig|tbl|num):[a-z][a-z0-9_.-]*:(?:[0-9]{4}Q[1-4]|[a-z][a-z0-9_-]*)|tab:[a-z][a-z0-9-]*)")
 
@@ -257,13 +260,31 @@ def _iso(timestamp: float | None) -> str | None:
     return dt.datetime.fromtimestamp(timestamp, tz=dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def split_code_param(params: Iterable[Any]) -> tuple[list[Any], str | None]:
+    """(the other params, the code hash) of a job's recorded params.
+
+    Retain's rules are `script:` rules, for which Snakemake records no code; each passes the hash
+    of the code its jobs run as a param instead (`code-sha256:<hex>`, analysis.pipeline.rule_code).
+    """
+    others, code = [], None
+    for value in params:
+        match = CODE_PARAM.match(value) if isinstance(value, str) else None  # Snakemake records repr(value)
+        if match:
+            code = match.group(1)
+        else:
+            others.append(value)
+    return others, code
+
+
 def job_records(paths: Iterable[str], root: Path = Path(".")) -> dict[str, dict[str, Any]]:
     """What Snakemake recorded about the job that wrote each path, keyed by path.
 
     Read through Snakemake's persistence API (the default file backend under .snakemake/), so
     the record format stays Snakemake's business: rule, inputs, params (as Snakemake serialises
-    them), log files, the rule's code (hashed here) and start/end times. Paths without a record
-    (written outside Snakemake, or a run with --drop-metadata) are left out.
+    them), log files, the code and start/end times. The code hash is the job's `code` param
+    (split_code_param) or, for a shell or `run:` rule, the hash of the text Snakemake recorded.
+    It is what the job ran, recorded when it ran: a later change of the code does not alter it.
+    Paths without a record (written outside Snakemake, or a run with --drop-metadata) are left out.
     """
     store_dir = root / ".snakemake"
     if not (store_dir / "metadata").is_dir():
@@ -277,13 +298,16 @@ def job_records(paths: Iterable[str], root: Path = Path(".")) -> dict[str, dict[
         record = store.metadata(IOFile(path))
         if record is None or record.rule is None:
             continue
+        params, code = split_code_param(record.params or [])
+        if code is None and record.code:  # a shell or run: rule: Snakemake records its text
+            code = hashlib.sha256(record.code.encode("utf-8")).hexdigest()
         records[path] = {
             "rule": record.rule,
             "inputs": sorted({portable(p, root)[0] for p in record.input or []}),
             "raw_inputs": sorted(set(record.input or [])),
-            "params": list(record.params or []),
+            "params": params,
             "log": sorted(record.log or []),
-            "code_sha256": hashlib.sha256(record.code.encode("utf-8")).hexdigest() if record.code else None,
+            "code_sha256": code,
             "shellcmd": record.shellcmd,
             "started": _iso(record.starttime),
             "finished": _iso(record.endtime),
@@ -311,7 +335,29 @@ def lineage_closure(targets: Iterable[str], root: Path = Path(".")) -> tuple[dic
             elif not path.startswith("results/"):
                 leaves.add(path)
         todo = sorted(nxt - seen)
-    return records, leaves
+    return _without_temporary(records, root), leaves
+
+
+def _without_temporary(records: dict[str, dict[str, Any]], root: Path) -> dict[str, dict[str, Any]]:
+    """The records of files that still exist; an input that was a temporary file (temp(), e.g. the
+    partial counts of a partitioned stage, deleted once combined) is replaced by what it was made
+    from, so every input the manifest names is a file it hashes."""
+    gone = {path for path in records if not (root / path).exists()}
+    if not gone:
+        return records
+
+    def sources(path: str, trail: frozenset[str] = frozenset()) -> set[str]:
+        if path not in gone or path in trail:
+            return {path}
+        return set().union(set(), *(sources(p, trail | {path}) for p in records[path]["raw_inputs"]))
+
+    kept = {}
+    for path, record in records.items():
+        if path in gone:
+            continue
+        raw = set().union(set(), *(sources(p) for p in record["raw_inputs"]))
+        kept[path] = record | {"raw_inputs": sorted(raw), "inputs": sorted({portable(p, root)[0] for p in raw})}
+    return kept
 
 
 # ------------------------------------------------------------------ the two manifests

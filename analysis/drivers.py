@@ -31,6 +31,11 @@ responses missing any driver or the outcome are dropped (complete cases). Waves:
 `drivers.waves: all` (default) every wave is pooled (for exits: every wave whose follow-up is
 complete), which gives far more exits than one wave; with `latest` only the latest such wave.
 
+Computation: each logistic fit runs on the distinct (scores, outcome) rows with summed weights
+(the same weighted likelihood; subsets of up to three drivers have a few thousand distinct rows),
+and a bootstrap replicate's Newton iterations start from the full sample's estimates; both change
+the results only by floating-point rounding (below 1e-9 in the shares; tests/test_drivers.py).
+
 Uncertainty: a cluster bootstrap that resamples people (employee_key; each anonymous response is
 its own person), so a person's repeated responses in pooled waves travel together. Each
 replicate recomputes all 64 subset fits and the six shares and ranks (1 = largest share).
@@ -38,6 +43,12 @@ share_low/share_high are the 2.5 and 97.5 percentiles of the bootstrap shares, r
 rank_high the same percentiles of the bootstrap ranks, p_top the share of replicates in which
 the driver ranks first. The seed and the number of replicates are `drivers.seed` and
 `drivers.bootstrap_reps`.
+
+Sample: the bootstrap refits 63 models per replicate on every row. With more people than
+`drivers.max_people` (per outcome, after complete cases) the ranking uses a random sample of that
+many people, all their responses (analysis/sampling.py: a SHA-256 hash of the person key with
+`drivers.seed`, the same on every rerun); `people` is the sample, `eligible_people` everyone who
+could have been in it. The bootstrap intervals are those of the sample (wider, honestly so).
 """
 
 from __future__ import annotations
@@ -52,6 +63,7 @@ import polars as pl
 
 from analysis.periods import quarter_end
 from analysis.privacy import assert_gated, gate_flat
+from analysis.sampling import keep_sampled, sample_people
 
 log = logging.getLogger("retain")
 
@@ -118,12 +130,18 @@ def linear_r2_by_subset(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None
     return r2
 
 
-def _logistic_loglik(x: np.ndarray, y: np.ndarray, w: np.ndarray, iterations: int = 50) -> float:
-    """Maximised (weighted) log-likelihood of a logistic regression of y on [1, x] (Newton-Raphson)."""
+def _logistic_fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, start: np.ndarray | None = None, iterations: int = 50) -> tuple[float, np.ndarray]:
+    """Maximised (weighted) log-likelihood of a logistic regression of y on [1, x] (Newton-Raphson)
+    and the coefficients. Newton starts at `start` (the bootstrap passes the full-sample estimate:
+    a resample's maximum is close to it, so fewer steps reach the same 1e-10 convergence), else at
+    the null model (intercept = logit of the mean, slopes 0)."""
     design = np.column_stack([np.ones(len(y)), x])
-    beta = np.zeros(design.shape[1])
-    ybar = float(w @ y / w.sum())
-    beta[0] = np.log(ybar / (1 - ybar))
+    if start is None:
+        beta = np.zeros(design.shape[1])
+        ybar = float(w @ y / w.sum())
+        beta[0] = np.log(ybar / (1 - ybar))
+    else:
+        beta = np.array(start, dtype=float)
     for _ in range(iterations):
         eta = design @ beta
         mu = 0.5 * (1.0 + np.tanh(0.5 * eta))  # the logistic function, without overflow
@@ -135,11 +153,17 @@ def _logistic_loglik(x: np.ndarray, y: np.ndarray, w: np.ndarray, iterations: in
             break
     eta = design @ beta
     # log(mu) = -log(1 + e^-eta), log(1 - mu) = -log(1 + e^eta), computed stably
-    return float(w @ (-y * np.logaddexp(0, -eta) - (1 - y) * np.logaddexp(0, eta)))
+    return float(w @ (-y * np.logaddexp(0, -eta) - (1 - y) * np.logaddexp(0, eta))), beta
 
 
-def mcfadden_r2_by_subset(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-    """McFadden's pseudo-R², 1 - logL(S) / logL(∅), of a logistic regression of a 0/1 y on every subset."""
+def mcfadden_r2_by_subset(
+    x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None, starts: dict[int, np.ndarray] | None = None, fits: dict[int, np.ndarray] | None = None
+) -> np.ndarray:
+    """McFadden's pseudo-R², 1 - logL(S) / logL(∅), of a logistic regression of a 0/1 y on every subset.
+
+    starts: Newton's starting coefficients per subset (bit mask), e.g. the full-sample fit for a
+    bootstrap resample; fits: filled with each subset's estimated coefficients, when given.
+    """
     p = x.shape[1]
     w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
     ybar = float(w @ y / w.sum())
@@ -147,10 +171,39 @@ def mcfadden_r2_by_subset(x: np.ndarray, y: np.ndarray, weights: np.ndarray | No
     if ybar <= 0 or ybar >= 1:
         return r2
     null = float(w.sum() * (ybar * np.log(ybar) + (1 - ybar) * np.log(1 - ybar)))
+    codes = [np.unique(x[:, j], return_inverse=True) for j in range(p)]  # a driver score takes few values
     for mask, cols in enumerate(subset_masks(p)):
         if mask:
-            r2[mask] = 1.0 - _logistic_loglik(x[:, cols], y, w) / null
+            xs, ys, ws = _collapse(codes, np.nonzero(cols)[0], x, y, w)
+            loglik, beta = _logistic_fit(xs, ys, ws, None if starts is None else starts.get(mask))
+            r2[mask] = 1.0 - loglik / null
+            if fits is not None:
+                fits[mask] = beta
     return r2
+
+
+def _collapse(codes: list[tuple[np.ndarray, np.ndarray]], index: np.ndarray, x: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rows of (x[:, index], y) aggregated to their distinct values with summed weights (positive),
+    when there are fewer than half as many possible values as rows (else the rows as they are). A weighted likelihood over the distinct
+    rows is the same likelihood (to rounding): a driver score is a mean of 2-3 Likert items, so
+    subsets of one to three drivers have a few thousand distinct rows however many responses."""
+    cells = 2
+    for j in index:
+        cells *= len(codes[j][0])
+    if cells >= len(y) // 2:
+        return x[:, index], y, w
+    key = y.astype(np.int64)
+    for j in index:
+        key = key * len(codes[j][0]) + codes[j][1]
+    summed = np.bincount(key, weights=w, minlength=cells)
+    present = np.nonzero(summed)[0]  # the weights are positive
+    weights = summed[present]
+    columns, rest = [], present
+    for j in index[::-1]:
+        values, size = codes[j][0], len(codes[j][0])
+        columns.append(values[rest % size])
+        rest = rest // size
+    return np.column_stack(columns[::-1]), rest.astype(float), weights
 
 
 R2_BY_SUBSET = {"ols": linear_r2_by_subset, "mcfadden": mcfadden_r2_by_subset}
@@ -170,12 +223,20 @@ def importance(
     """Shapley R² shares of each column of x for y, with a cluster bootstrap of shares and ranks.
 
     clusters: one label per row (a person); the bootstrap draws people with replacement and
-    weights each row by how often its person was drawn.
+    weights each row by how often its person was drawn. Logistic (McFadden) fits of a resample
+    start from the full sample's coefficients (warm start): the same maxima, fewer Newton steps.
     """
     p = x.shape[1]
-    subsets = R2_BY_SUBSET[r2]
     W = shapley_matrix(p)
-    full = subsets(x, y) @ W
+    if r2 == "mcfadden":
+        starts: dict[int, np.ndarray] = {}
+        full = mcfadden_r2_by_subset(x, y, fits=starts) @ W
+
+        def subsets(xb: np.ndarray, yb: np.ndarray, wb: np.ndarray) -> np.ndarray:
+            return mcfadden_r2_by_subset(xb, yb, wb, starts=starts)
+    else:
+        subsets = R2_BY_SUBSET[r2]
+        full = subsets(x, y) @ W
     total = float(full.sum())
     _, person = np.unique(clusters, return_inverse=True)
     people = int(person.max()) + 1
@@ -212,16 +273,15 @@ def respondent_scores(responses: pl.LazyFrame, items: pl.LazyFrame) -> pl.LazyFr
     """One row per response: person (employee_key, or the response itself when anonymous), date,
     wave, each driver's mean score and the intent-to-stay score (Likert items only)."""
     likert = items.filter(pl.col("scale") == "likert5").select("item_id", "driver")
+    answers = responses.join(likert, on="item_id")
+    # Plain aggregations, then one join per driver: bounded memory in the streaming engine (a filter
+    # inside the aggregation would hold every answer).
+    means = answers.group_by("response_id", "driver").agg(pl.col("score").cast(pl.Float64).mean())
+    scores = answers.group_by("response_id").agg(pl.col("employee_key").first(), pl.col("response_date").min(), pl.col("wave", "quarter").first())
+    for d in (*DRIVERS, INTENT):
+        scores = scores.join(means.filter(pl.col("driver") == d).select("response_id", pl.col("score").alias(d)), on="response_id", how="left")
     return (
-        responses.join(likert, on="item_id")
-        .group_by("response_id")
-        .agg(
-            pl.col("employee_key").first(),
-            pl.col("response_date").min(),
-            pl.col("wave").first(),
-            pl.col("quarter").first(),
-            *[pl.col("score").filter(pl.col("driver") == d).cast(pl.Float64).mean().alias(d) for d in (*DRIVERS, INTENT)],
-        )
+        scores
         .with_columns(pl.coalesce("employee_key", "response_id").alias("person"))
         # one response per person and wave (the last, should a linked person have answered twice)
         .sort("person", "wave", "response_date", "response_id")
@@ -267,7 +327,12 @@ def select_waves(frame: pl.LazyFrame, outcome: str, waves: str) -> pl.LazyFrame:
 # ------------------------------------------------------------------ the table
 
 
-def _outcome_rows(outcome: str, data: pl.DataFrame, *, r2: str, reps: int, seed: int) -> pl.DataFrame:
+def _outcome_rows(outcome: str, data: pl.DataFrame, *, r2: str, reps: int, seed: int, max_people: int | None = None) -> pl.DataFrame:
+    eligible = data.get_column("person").n_unique()
+    kept = sample_people(data.get_column("person"), max_people, seed)
+    if kept is not None:
+        data = keep_sampled(data, "person", kept)
+        log.info("%s: ranked on a random sample of %d of %d people (drivers.max_people)", outcome, kept.len(), eligible)
     y = data.get_column(outcome).to_numpy()
     events = int(y.sum()) if outcome == EXIT else None
     people = data.get_column("person").n_unique()
@@ -277,6 +342,7 @@ def _outcome_rows(outcome: str, data: pl.DataFrame, *, r2: str, reps: int, seed:
         "r2_kind": r2,
         "n": data.height,
         "people": people,
+        "eligible_people": eligible,
         "events": events,
         "first_wave": data.get_column("wave").min(),
         "last_wave": data.get_column("wave").max(),
@@ -312,7 +378,7 @@ def _outcome_rows(outcome: str, data: pl.DataFrame, *, r2: str, reps: int, seed:
 
 COLUMNS = [
     "level", "site", "team", "outcome", "driver", "share", "share_low", "share_high", "rank", "rank_low", "rank_high",
-    "p_top", "r2_part", "r2_total", "r2_total_low", "r2_total_high", "r2_kind", "n", "people", "events",
+    "p_top", "r2_part", "r2_total", "r2_total_low", "r2_total_high", "r2_kind", "n", "people", "eligible_people", "events",
     "first_wave", "last_wave", "bootstrap_reps", "suppressed",
 ]  # fmt: skip
 
@@ -330,15 +396,15 @@ def driver_importance_table(
         [select_waves(scores, INTENT, settings["waves"]), select_waves(exits, EXIT, settings["waves"])]
     )
     parts = [
-        _outcome_rows(INTENT, intent_data, r2="ols", reps=settings["bootstrap_reps"], seed=settings["seed"]),
-        _outcome_rows(EXIT, exit_data, r2=settings["exit_r2"], reps=settings["bootstrap_reps"], seed=settings["seed"]),
+        _outcome_rows(INTENT, intent_data, r2="ols", reps=settings["bootstrap_reps"], seed=settings["seed"], max_people=settings.get("max_people")),
+        _outcome_rows(EXIT, exit_data, r2=settings["exit_r2"], reps=settings["bootstrap_reps"], seed=settings["seed"], max_people=settings.get("max_people")),
     ]
     table = pl.concat(parts, how="vertical_relaxed").with_columns(
         pl.lit("organisation").alias("level"), pl.lit(None, pl.String).alias("site"), pl.lit(None, pl.String).alias("team"),
         pl.col("rank", "rank_low", "rank_high").cast(pl.Int32),
-        pl.col("events").cast(pl.Int64),
+        pl.col("events", "eligible_people").cast(pl.Int64),
     )  # fmt: skip
-    values = [c for c in COLUMNS[5:-1] if c not in ("r2_kind", "people", "first_wave", "last_wave", "bootstrap_reps")]
+    values = [c for c in COLUMNS[5:-1] if c not in ("r2_kind", "people", "eligible_people", "first_wave", "last_wave", "bootstrap_reps")]
     # One organisation-level cell per outcome: no shown total contains it, so primary suppression only.
     gated = gate_flat(table.with_columns((pl.col("n") == 0).alias("__empty")), size="people", values=values, min_group_size=min_n)
     assert_gated(gated, "people", min_n)

@@ -26,6 +26,10 @@ Definitions:
 
 from __future__ import annotations
 
+import math
+import zlib
+from dataclasses import dataclass
+
 import numpy as np
 import polars as pl
 
@@ -93,22 +97,171 @@ def driver_scores(responses: pl.LazyFrame, items: pl.LazyFrame, favourable_min: 
     )
 
 
-def engagement_table(
-    responses: pl.LazyFrame, items: pl.LazyFrame, employees: pl.LazyFrame, favourable_min: int, min_group_size: int
-) -> pl.DataFrame:
-    """The `engagement` table (docs/tables.md), privacy-gated."""
-    scored = driver_scores(responses, items, favourable_min).join(team_sites(employees), on="team", how="left")
-    aggs = [
-        pl.col("response_id").n_unique().alias("respondents"),
-        pl.col("respondent_mean").mean().alias("mean"),
-        pl.col("respondent_mean").std().alias("sd"),
-        pl.col("favourable").sum().alias("favourable_answers"),
-        pl.col("answers").sum().alias("answers"),
-    ]
-    cells = by_levels(scored, ["wave", "quarter", "driver"], aggs).collect()
-    n = pl.col("respondents")
+# ------------------------------------------------------------------ engagement, eNPS, response rates
+# Two steps, so that the work can be split over jobs (docs/cluster.md, "Partitioning"):
+# `partial_counts` reads one slice of the data (a quarter, a group of teams, or everything) and
+# counts integer sufficient statistics per wave, team and driver; `combine_counts` sums any number
+# of slices, rolls the sums up to sites and the organisation, computes every statistic once and
+# only then applies the privacy gate. Sums of integers do not depend on how the rows were split or
+# ordered, so every partitioning gives the same bytes; one machine runs the same two steps with
+# one slice (`Slice()`), so there is no second implementation to drift.
+
+PARTIAL_KINDS = ("engagement", "enps", "invited", "responded")
+# per kind: the cell keys besides site and team, and the integer statistics summed over slices
+PARTIAL_STATS = {
+    "engagement": (["wave", "quarter", "driver"], ["respondents", "scored", "s1", "s2", "favourable_answers", "answers"]),
+    "enps": (["wave", "quarter"], ["respondents", "promoters", "detractors"]),
+    "invited": (["wave", "quarter"], ["invited"]),
+    "responded": (["wave", "quarter"], ["respondents"]),
+}
+UNITS = ("site", "team_group")
+
+
+@dataclass(frozen=True)
+class Slice:
+    """The rows one partial job counts: survey quarters from `first` to `last` (inclusive; None:
+    open) and the teams whose unit bucket is `unit` (None: every team). A team's bucket is a stable
+    hash (CRC-32) of its site (units "site", so a site's teams stay together) or of its name
+    (units "team_group"), modulo `groups`: it depends on nothing but the name."""
+
+    first: str | None = None
+    last: str | None = None
+    unit: int | None = None
+    units: str = "team_group"
+    groups: int = 1
+
+    def quarters(self) -> pl.Expr:
+        expr = pl.lit(True)
+        if self.first is not None:
+            expr &= pl.col("quarter") >= self.first
+        if self.last is not None:
+            expr &= pl.col("quarter") <= self.last
+            if self.first is None:  # the first slice also counts answers without a quarter
+                expr |= pl.col("quarter").is_null()
+        return expr
+
+
+def unit_bucket(name: str | None, groups: int) -> int:
+    """A site's or team's bucket: the same on every machine, run and Python (no hash seed)."""
+    return zlib.crc32((name or "").encode("utf-8")) % groups
+
+
+def _teams_in_unit(responses: pl.LazyFrame, employees: pl.LazyFrame, sites: pl.LazyFrame, part: Slice) -> pl.Expr:
+    """An expression on `team` selecting the slice's teams (every team when the slice has no unit)."""
+    if part.unit is None:
+        return pl.lit(True)
+    if part.units not in UNITS:
+        raise ValueError(f"partition.units must be one of {UNITS}, not {part.units!r}")
+    teams = (
+        pl.concat([employees.select("team"), responses.select("team")]).unique().join(sites, on="team", how="left").collect()
+    )
+    key = "site" if part.units == "site" else "team"
+    chosen = [team for team, name in zip(teams["team"], teams[key], strict=True) if unit_bucket(name, part.groups) == part.unit]
+    expr = pl.col("team").is_in([t for t in chosen if t is not None])
+    return expr | pl.col("team").is_null() if None in chosen else expr
+
+
+def likert_scale(items: pl.LazyFrame) -> int:
+    """A common denominator of every respondent mean: lcm(1..k), k the most items of a Likert driver.
+
+    A respondent's mean on a driver is sum / answers with answers <= k, so mean * scale is an
+    integer: means, and squares of means, add up exactly.
+    """
+    counts = items.filter(pl.col("scale") == "likert5").group_by("driver").len().collect()
+    return math.lcm(*range(1, int(counts["len"].max() or 1) + 1))
+
+
+def partial_counts(
+    responses: pl.LazyFrame, items: pl.LazyFrame, employees: pl.LazyFrame, favourable_min: int, part: Slice = Slice()
+) -> dict[str, pl.LazyFrame]:
+    """Integer sufficient statistics of one slice, per wave, site, team (and driver), for each kind
+    in PARTIAL_KINDS. Sites are the teams' sites (team_sites) for answers and the spells' own sites
+    for the people invited, as the tables define them."""
+    sites = team_sites(employees)
+    in_unit = _teams_in_unit(responses, employees, sites, part)
+    answers = responses.filter(part.quarters() & in_unit)
+    scale = likert_scale(items)
+
+    k = pl.col("__answers")
+    scaled = pl.when(k > 0).then(pl.col("__sum") * (pl.lit(scale, pl.Int64) // k))
+    per_response = (
+        answers.join(items.filter(pl.col("scale") == "likert5").select("item_id", "driver"), on="item_id")
+        .group_by("response_id", "team", "wave", "quarter", "driver")
+        .agg(
+            pl.col("score").cast(pl.Int64).sum().alias("__sum"),
+            pl.col("score").count().cast(pl.Int64).alias("__answers"),
+            (pl.col("score") >= favourable_min).sum().cast(pl.Int64).alias("__favourable"),
+        )
+        .join(sites, on="team", how="left")
+    )
+    engagement = per_response.group_by("wave", "quarter", "driver", "site", "team").agg(
+        pl.len().cast(pl.Int64).alias("respondents"),
+        (k > 0).sum().cast(pl.Int64).alias("scored"),
+        scaled.sum().alias("s1"),
+        (scaled * scaled).sum().alias("s2"),
+        pl.col("__favourable").sum().alias("favourable_answers"),
+        k.sum().alias("answers"),
+        pl.lit(scale, pl.Int64).alias("scale"),
+    )
+    enps = (
+        answers.join(items.filter(pl.col("scale") == "nps11").select("item_id"), on="item_id")
+        .join(sites, on="team", how="left")
+        .group_by("wave", "quarter", "site", "team")
+        .agg(
+            pl.col("response_id").n_unique().cast(pl.Int64).alias("respondents"),
+            (pl.col("value") >= 9).sum().cast(pl.Int64).alias("promoters"),
+            (pl.col("value") <= 6).sum().cast(pl.Int64).alias("detractors"),
+        )
+    )
+    # A wave is fielded on its first response date over every team, not only the slice's.
+    waves = responses.filter(part.quarters()).group_by("wave", "quarter").agg(pl.col("response_date").min().alias("fielded"))
+    invited = (
+        employees.filter(in_unit)
+        .join(waves, how="cross")
+        .filter((pl.col("hire_date") <= pl.col("fielded")) & (pl.col("exit_date").is_null() | (pl.col("exit_date") >= pl.col("fielded"))))
+        .group_by("wave", "quarter", "site", "team")
+        .agg(pl.len().cast(pl.Int64).alias("invited"))
+    )
+    responded = (
+        answers.select("wave", "quarter", "team", "response_id")
+        .unique()
+        .join(sites, on="team", how="left")
+        .group_by("wave", "quarter", "site", "team")
+        .agg(pl.len().cast(pl.Int64).alias("respondents"))
+    )
+    frames = {"engagement": engagement, "enps": enps, "invited": invited, "responded": responded}
+    return {kind: frame.sort(*PARTIAL_STATS[kind][0], "site", "team", nulls_last=False) for kind, frame in frames.items()}
+
+
+def collect_counts(frames: dict[str, pl.LazyFrame]) -> dict[str, pl.DataFrame]:
+    """Collect a slice's frames together (one pass over the shared inputs)."""
+    return dict(zip(frames, pl.collect_all(list(frames.values())), strict=True))
+
+
+def _rolled_up(slices: list[pl.DataFrame], kind: str) -> pl.DataFrame:
+    """The slices' statistics summed per team, then per site and for the organisation (LEVEL_KEYS)."""
+    cell, stats = PARTIAL_STATS[kind]
+    teams = pl.concat([s.select(*cell, "site", "team", *stats) for s in slices]).group_by(*cell, "site", "team").agg(pl.col(stats).sum())
+    levels = [teams.group_by(*cell, *keys).agg(pl.col(stats).sum()).with_columns(pl.lit(level).alias("level")) for level, keys in LEVEL_KEYS.items()]
+    return pl.concat(levels, how="diagonal").sort(*cell, "site", "team", "level", nulls_last=False)
+
+
+def engagement_from_counts(slices: list[pl.DataFrame], min_group_size: int) -> pl.DataFrame:
+    """The `engagement` table (docs/tables.md) from the slices' counts, privacy-gated."""
+    scales = set().union(*(s["scale"].unique().to_list() for s in slices))
+    if len(scales) > 1:
+        raise ValueError(f"engagement partials were counted with different survey catalogues (scales {sorted(scales)}); rerun them")
+    scale = float(scales.pop()) if scales else 1.0
+    cells = _rolled_up(slices, "engagement")
+    n, m = pl.col("respondents"), pl.col("scored")
+    s1, s2 = pl.col("s1").cast(pl.Int128), pl.col("s2").cast(pl.Int128)
+    spread = (m.cast(pl.Int128) * s2 - s1 * s1).cast(pl.Float64)  # n * sum x^2 - (sum x)^2, exact
+    cells = cells.with_columns(
+        pl.when(m > 0).then(pl.col("s1").cast(pl.Float64) / (m.cast(pl.Float64) * scale)).alias("mean"),
+        pl.when(m > 1).then((spread / (m * (m - 1)).cast(pl.Float64)).sqrt() / scale).alias("sd"),
+    )
     fav_low, fav_high = wilson(pl.col("favourable_answers") / pl.col("answers") * n, n)
-    t_crit = pl.col("respondents").map_elements(_t_critical, return_dtype=pl.Float64)
+    t_crit = n.map_batches(_t_critical, return_dtype=pl.Float64)
     half = t_crit * pl.col("sd") / n.cast(pl.Float64).sqrt()
     table = cells.with_columns(
         (pl.col("favourable_answers") / pl.col("answers")).alias("pct_favourable"),
@@ -116,7 +269,7 @@ def engagement_table(
         fav_high.alias("pct_favourable_high"),
         (pl.col("mean") - half).alias("mean_low"),
         (pl.col("mean") + half).alias("mean_high"),
-    )
+    ).with_columns(pl.col("respondents", "favourable_answers", "answers").cast(pl.UInt32))
     values = ["mean", "mean_low", "mean_high", "sd", "pct_favourable", "pct_favourable_low", "pct_favourable_high", "favourable_answers", "answers"]
     gated = gate(table, size="respondents", values=values, cell=["wave", "quarter", "driver"], min_group_size=min_group_size)
     assert_gated(gated, "respondents", min_group_size)
@@ -125,23 +278,31 @@ def engagement_table(
     )
 
 
-def _t_critical(n: int) -> float | None:
+def engagement_table(
+    responses: pl.LazyFrame, items: pl.LazyFrame, employees: pl.LazyFrame, favourable_min: int, min_group_size: int
+) -> pl.DataFrame:
+    """The `engagement` table (docs/tables.md), privacy-gated.
+
+    Per cell: respondents (responses answering the driver), mean and sd of the respondents' mean
+    scores (from exact integer sums, see likert_scale), % favourable and the intervals.
+    """
+    counts = partial_counts(responses, items, employees, favourable_min)["engagement"].collect()
+    return engagement_from_counts([counts], min_group_size)
+
+
+def _t_critical(n: pl.Series) -> pl.Series:
+    """The two-sided 95% t quantile with n - 1 degrees of freedom (null for n < 2), for a whole column at once."""
     from scipy import stats
 
-    return float(stats.t.ppf(0.975, n - 1)) if n and n > 1 else None
+    counts = n.cast(pl.Float64).to_numpy()
+    with np.errstate(invalid="ignore"):
+        critical = np.where(counts > 1, stats.t.ppf(0.975, np.maximum(counts - 1, 1)), np.nan)
+    return pl.Series(n.name, critical, dtype=pl.Float64).fill_nan(None)
 
 
-def enps_table(responses: pl.LazyFrame, items: pl.LazyFrame, employees: pl.LazyFrame, min_group_size: int) -> pl.DataFrame:
-    answers = (
-        responses.join(items.filter(pl.col("scale") == "nps11").select("item_id"), on="item_id")
-        .join(team_sites(employees), on="team", how="left")
-    )
-    aggs = [
-        pl.col("response_id").n_unique().alias("respondents"),
-        (pl.col("value") >= 9).sum().alias("promoters"),
-        (pl.col("value") <= 6).sum().alias("detractors"),
-    ]
-    cells = by_levels(answers, ["wave", "quarter"], aggs).collect()
+def enps_from_counts(slices: list[pl.DataFrame], min_group_size: int) -> pl.DataFrame:
+    """The `enps` table from the slices' counts, privacy-gated."""
+    cells = _rolled_up(slices, "enps").with_columns(pl.col("respondents", "promoters", "detractors").cast(pl.UInt32))
     p = pl.col("promoters") / pl.col("respondents")
     d = pl.col("detractors") / pl.col("respondents")
     half = Z * ((p + d - (p - d) ** 2) / pl.col("respondents")).sqrt()
@@ -156,29 +317,42 @@ def enps_table(responses: pl.LazyFrame, items: pl.LazyFrame, employees: pl.LazyF
     return _order(gated, []).select("level", "site", "team", "wave", "quarter", "respondents", *values, "suppressed")
 
 
-def response_rate_table(responses: pl.LazyFrame, employees: pl.LazyFrame, min_group_size: int) -> pl.DataFrame:
-    """Respondents / people on the roster on the wave's first response date, per group."""
-    waves = responses.group_by("wave", "quarter").agg(pl.col("response_date").min().alias("fielded"))
-    invited = (
-        employees.join(waves, how="cross")
-        .filter((pl.col("hire_date") <= pl.col("fielded")) & (pl.col("exit_date").is_null() | (pl.col("exit_date") >= pl.col("fielded"))))
-        .select("wave", "quarter", "team", "site", "employee_key")
-    )
-    sites = team_sites(employees)
-    respondents = responses.select("wave", "quarter", "team", "response_id").unique().join(sites, on="team", how="left")
-    invited_n = by_levels(invited, ["wave", "quarter"], [pl.len().alias("invited")])
-    responded_n = by_levels(respondents, ["wave", "quarter"], [pl.len().alias("respondents")])
+def enps_table(responses: pl.LazyFrame, items: pl.LazyFrame, employees: pl.LazyFrame, min_group_size: int) -> pl.DataFrame:
+    """The `enps` table (docs/tables.md): promoters, detractors and eNPS per wave and group, privacy-gated."""
+    counts = partial_counts(responses, items, employees, favourable_min=4)["enps"].collect()  # favourable_min: Likert only
+    return enps_from_counts([counts], min_group_size)
+
+
+def response_rates_from_counts(invited: list[pl.DataFrame], responded: list[pl.DataFrame], min_group_size: int) -> pl.DataFrame:
+    """The `response_rates` table from the slices' counts, privacy-gated."""
     keys = ["level", "site", "team", "wave", "quarter"]
     table = (
-        invited_n.join(responded_n, on=keys, how="full", coalesce=True, nulls_equal=True)
-        .with_columns(pl.col("invited", "respondents").fill_null(0))
+        _rolled_up(invited, "invited")
+        .join(_rolled_up(responded, "responded"), on=keys, how="full", coalesce=True, nulls_equal=True)
+        .with_columns(pl.col("invited", "respondents").fill_null(0).cast(pl.UInt32))
         .with_columns((pl.col("respondents") / pl.col("invited")).alias("response_rate"))
-        .collect()
     )
     gated = gate(table, size="invited", values=["respondents", "response_rate"], cell=["wave", "quarter"], min_group_size=min_group_size)
     # A team with few respondents but many invited shows its rate: the rate reveals no answer.
     assert_gated(gated, "invited", min_group_size)
     return _order(gated, []).select(*keys, "invited", "respondents", "response_rate", "suppressed")
+
+
+def response_rate_table(responses: pl.LazyFrame, employees: pl.LazyFrame, min_group_size: int) -> pl.DataFrame:
+    """Respondents / people on the roster on the wave's first response date, per group."""
+    no_items = pl.LazyFrame(schema={"item_id": pl.String, "driver": pl.String, "scale": pl.String})
+    frames = partial_counts(responses, no_items, employees, favourable_min=4)
+    counts = collect_counts({kind: frames[kind] for kind in ("invited", "responded")})
+    return response_rates_from_counts([counts["invited"]], [counts["responded"]], min_group_size)
+
+
+def combine_counts(slices: list[dict[str, pl.DataFrame]], min_group_size: int) -> dict[str, pl.DataFrame]:
+    """The engagement, enps and response_rates tables from every slice's counts (partial_counts)."""
+    return {
+        "engagement": engagement_from_counts([s["engagement"] for s in slices], min_group_size),
+        "enps": enps_from_counts([s["enps"] for s in slices], min_group_size),
+        "response_rates": response_rates_from_counts([s["invited"] for s in slices], [s["responded"] for s in slices], min_group_size),
+    }
 
 
 def _order(frame: pl.DataFrame, extra: list[str]) -> pl.DataFrame:
@@ -187,43 +361,75 @@ def _order(frame: pl.DataFrame, extra: list[str]) -> pl.DataFrame:
 
 
 def reliability_table(responses: pl.LazyFrame, items: pl.LazyFrame, employees: pl.LazyFrame, min_group_size: int) -> pl.DataFrame:
-    """The `reliability` table (docs/tables.md): Cronbach's alpha per driver, wave and group, privacy-gated."""
-    likert = items.filter(pl.col("scale") == "likert5").select("item_id", "driver")
-    k_items = likert.group_by("driver").agg(pl.len().alias("n_items")).filter(pl.col("n_items") >= 2)
-    answers = (
-        responses.filter(pl.col("score").is_not_null())
-        .join(likert, on="item_id")
-        .join(k_items, on="driver")
-        .select("response_id", "team", "wave", "quarter", "driver", "n_items", "item_id", pl.col("score").cast(pl.Float64))
+    """The `reliability` table (docs/tables.md): Cronbach's alpha per driver, wave and group, privacy-gated.
+
+    Aggregated first, so memory stays bounded at any size: one pass over the answers gives one row
+    per response with its Likert item scores side by side; per team, wave and driver, the complete
+    responses give integer sums (n, sum and sum of squares of each item and of the item total);
+    sites and the organisation add up their teams' sums. With n complete responses every variance
+    is (n * sum x^2 - (sum x)^2) / (n (n - 1)), and all of a driver's items share that n, so
+    alpha = k/(k-1) * (1 - sum_i (n Sxx_i - Sx_i^2) / (n Stt - St^2)): exact integers up to the
+    one division, the same whatever order the rows arrive in.
+    """
+    likert = items.filter(pl.col("scale") == "likert5").select("item_id", "driver").collect().sort("item_id")
+    k_items = likert.group_by("driver").agg(pl.col("item_id").sort()).filter(pl.col("item_id").list.len() >= 2).sort("driver")
+    item_ids = [i for ids in k_items["item_id"] for i in ids]
+    response_keys = ["response_id", "team", "wave", "quarter"]
+    # one row per response: each item's score (null if not answered)
+    wide = (
+        responses.filter(pl.col("score").is_not_null() & pl.col("item_id").is_in(item_ids))
+        .group_by(response_keys)
+        .agg(pl.col("score").filter(pl.col("item_id") == i).max().cast(pl.Int64).alias(f"__i{n}") for n, i in enumerate(item_ids))
+        .collect()
     )
-    complete = (
-        answers.group_by("response_id", "team", "wave", "quarter", "driver", "n_items")
-        .agg(pl.col("score").sum().alias("total"), pl.col("item_id").n_unique().alias("answered"))
-        .filter(pl.col("answered") == pl.col("n_items"))
-        .join(team_sites(employees), on="team", how="left")
-    )
-    complete_answers = answers.join(complete.select("response_id", "driver", "site"), on=["response_id", "driver"])
-    keys = ["level", "site", "team", "wave", "quarter", "driver"]
-    item_var = (
-        by_levels(complete_answers, ["wave", "quarter", "driver", "item_id"], [pl.col("score").var().alias("var")])
-        .group_by(keys)
-        .agg(pl.col("var").sum().alias("item_var"))
-    )
-    totals = by_levels(
-        complete,
-        ["wave", "quarter", "driver", "n_items"],
-        [pl.col("response_id").n_unique().alias("n_respondents"), pl.col("total").var().alias("total_var")],
-    )
-    k = pl.col("n_items").cast(pl.Float64)
-    table = (
-        totals.join(item_var, on=keys, how="left", nulls_equal=True)
-        .with_columns(
-            pl.when(pl.col("total_var") > 0)
-            .then(k / (k - 1) * (1 - pl.col("item_var") / pl.col("total_var")))
-            .otherwise(None)
-            .alias("alpha")
+    column = {i: f"__i{n}" for n, i in enumerate(item_ids)}
+    cell = ["team", "wave", "quarter"]
+    drivers, items_long = [], []
+    for driver, ids in k_items.iter_rows():
+        cols = [column[i] for i in ids]
+        total = pl.sum_horizontal(cols)
+        sums = (
+            wide.lazy()
+            .filter(pl.all_horizontal(pl.col(cols).is_not_null()))
+            .group_by(cell)
+            .agg(
+                pl.len().cast(pl.Int64).alias("n"),
+                total.sum().alias("st"),
+                (total**2).sum().alias("stt"),
+                *[pl.col(c).sum().alias(f"sx{c}") for c in cols],
+                *[(pl.col(c) ** 2).sum().alias(f"sxx{c}") for c in cols],
+            )
+            .with_columns(pl.lit(driver).alias("driver"), pl.lit(len(ids), pl.Int32).alias("n_items"))
         )
-        .collect(engine="in-memory")  # item_var's sum adds the sorted by_levels rows in order
+        drivers.append(sums.select(*cell, "driver", "n_items", "n", "st", "stt"))
+        items_long += [sums.select(*cell, "driver", pl.lit(i).alias("item_id"), pl.col(f"sx{c}").alias("sx"), pl.col(f"sxx{c}").alias("sxx")) for i, c in zip(ids, cols, strict=True)]
+    if not drivers:
+        cells = pl.DataFrame(schema={"level": pl.String, "site": pl.String, "team": pl.String, "wave": pl.Date, "quarter": pl.String, "driver": pl.String, "n_items": pl.Int32, "n": pl.Int64, "st": pl.Int64, "stt": pl.Int64})
+        item_cells = pl.DataFrame(schema={"level": pl.String, "site": pl.String, "team": pl.String, "wave": pl.Date, "quarter": pl.String, "driver": pl.String, "item_id": pl.String, "sx": pl.Int64, "sxx": pl.Int64})
+    else:
+        sites = team_sites(employees)
+        totals = pl.concat(drivers).join(sites, on="team", how="left")
+        per_item = pl.concat(items_long).join(sites, on="team", how="left")
+        cells, item_cells = pl.collect_all(
+            [
+                pl.concat([totals.group_by("wave", "quarter", "driver", "n_items", *level_keys).agg(pl.col("n", "st", "stt").sum()).with_columns(pl.lit(level).alias("level")) for level, level_keys in LEVEL_KEYS.items()], how="diagonal"),
+                pl.concat([per_item.group_by("wave", "quarter", "driver", "item_id", *level_keys).agg(pl.col("sx", "sxx").sum()).with_columns(pl.lit(level).alias("level")) for level, level_keys in LEVEL_KEYS.items()], how="diagonal"),
+            ]
+        )
+    keys = ["level", "site", "team", "wave", "quarter", "driver"]
+    n = pl.col("n")
+    item_num = item_cells.join(cells.select(*keys, "n"), on=keys, nulls_equal=True).group_by(keys).agg((n * pl.col("sxx") - pl.col("sx") ** 2).sum().alias("item_num"))
+    k = pl.col("n_items").cast(pl.Float64)
+    total_num = n * pl.col("stt") - pl.col("st") ** 2
+    table = (
+        cells.join(item_num, on=keys, how="left", nulls_equal=True)
+        .with_columns(
+            pl.when((n > 1) & (total_num > 0))
+            .then(k / (k - 1) * (1 - pl.col("item_num").cast(pl.Float64) / total_num.cast(pl.Float64)))
+            .otherwise(None)
+            .alias("alpha"),
+            n.cast(pl.UInt32).alias("n_respondents"),
+        )
     )
     gated = gate(table, size="n_respondents", values=["alpha"], cell=["wave", "quarter", "driver"], min_group_size=min_group_size)
     assert_gated(gated, "n_respondents", min_group_size)
@@ -248,42 +454,51 @@ def wave_membership(responses: pl.LazyFrame, items: pl.LazyFrame, employees: pl.
     joined = respondents now who did not answer the driver in the previous wave, left = the
     reverse (both by employee_key; null unless linked); linked = every respondent of both waves
     has an employee_key.
+
+    Aggregated first, so memory stays bounded: one row per person, group and wave, with the
+    drivers they answered as the bits of one integer (rows without an employee_key share one row
+    per group and wave), compared with the previous wave's row of the same person and group.
     """
-    likert = items.filter(pl.col("scale") == "likert5").select("item_id", "driver")
+    drivers = sorted(items.filter(pl.col("scale") == "likert5").select("driver").unique().collect().get_column("driver").to_list())
+    bit = {d: 1 << i for i, d in enumerate(drivers)}
+    likert = items.filter(pl.col("scale") == "likert5").select("item_id", pl.col("driver").replace_strict(bit, return_dtype=pl.Int64).alias("__bit"))
     answered = (
         responses.join(likert, on="item_id")
-        .select("employee_key", "team", "wave", "driver")
-        .unique()
+        .group_by("employee_key", "team", "wave")
+        .agg(pl.col("__bit").bitwise_or().alias("now"))
         .join(team_sites(employees), on="team", how="left")
     )
-    members = pl.concat(
-        [answered.select(pl.lit(level).alias("level"), *level_keys, "wave", "driver", "employee_key") for level, level_keys in LEVEL_KEYS.items()]
-    ).unique()
-    # the previous wave's members, labelled with the wave they are compared to
     following = pl.from_dict({"wave": waves["previous_wave"], "next_wave": waves["wave"]}).drop_nulls().lazy()
-    before = members.join(following, on="wave").drop("wave").rename({"next_wave": "wave"})
-    keys = ["level", "site", "team", "wave", "driver"]
-    now_in = members.with_columns(pl.lit(True).alias("now"))
-    before_in = before.with_columns(pl.lit(True).alias("before"))
-    keyed = now_in.filter(pl.col("employee_key").is_not_null()).join(
-        before_in.filter(pl.col("employee_key").is_not_null()), on=[*keys, "employee_key"], how="full", coalesce=True, nulls_equal=True
-    )
-    counts = keyed.group_by(keys).agg(
-        (pl.col("now").fill_null(False) & pl.col("before").is_null()).sum().cast(pl.Int64).alias("respondents_joined"),
-        (pl.col("before").fill_null(False) & pl.col("now").is_null()).sum().cast(pl.Int64).alias("respondents_left"),
-    )
-    anonymous = (
-        pl.concat([now_in.select(*keys, "employee_key"), before_in.select(*keys, "employee_key")])
-        .group_by(keys)
-        .agg(pl.col("employee_key").is_null().any().alias("anonymous"))
-    )
-    return (
-        anonymous.join(counts, on=keys, how="left", nulls_equal=True)
-        .with_columns((~pl.col("anonymous")).alias("linked"))
-        .with_columns(
-            [pl.when(pl.col("linked")).then(pl.col(c).fill_null(0)).alias(c) for c in ("respondents_joined", "respondents_left")]
-        )
-        .drop("anonymous")
+    cell = ["level", "site", "team", "wave"]
+    parts = []
+    for level, level_keys in LEVEL_KEYS.items():
+        members = answered.select(pl.lit(level).alias("level"), *level_keys, "wave", "employee_key", "now").group_by(*cell, "employee_key").agg(pl.col("now").bitwise_or())
+        # the previous wave's members, labelled with the wave they are compared to
+        before = members.join(following, on="wave").drop("wave").rename({"next_wave": "wave", "now": "before"})
+        both = members.join(before, on=[*cell, "employee_key"], how="full", coalesce=True, nulls_equal=True).with_columns(pl.col("now", "before").fill_null(0))
+        keyed = pl.col("employee_key").is_not_null()
+        aggs = []
+        for driver, value in bit.items():
+            now, was = (pl.col("now") // value) % 2 == 1, (pl.col("before") // value) % 2 == 1
+            aggs += [
+                (now | was).any().alias(f"present.{driver}"),
+                ((now | was) & ~keyed).any().alias(f"anonymous.{driver}"),
+                (now & ~was & keyed).sum().cast(pl.Int64).alias(f"joined.{driver}"),
+                (was & ~now & keyed).sum().cast(pl.Int64).alias(f"left.{driver}"),
+            ]
+        counts = both.group_by(cell).agg(aggs)
+        parts += [
+            counts.filter(pl.col(f"present.{driver}")).select(
+                *cell,
+                pl.lit(driver).alias("driver"),
+                pl.col(f"joined.{driver}").alias("respondents_joined"),
+                pl.col(f"left.{driver}").alias("respondents_left"),
+                (~pl.col(f"anonymous.{driver}")).alias("linked"),
+            )
+            for driver in drivers
+        ]
+    return pl.concat(parts).with_columns(
+        [pl.when(pl.col("linked")).then(pl.col(c)).alias(c) for c in ("respondents_joined", "respondents_left")]
     )
 
 
@@ -363,15 +578,21 @@ def engagement_change_table(
     )  # fmt: skip
 
 
-def build(responses_path: str, items_path: str, employees_path: str, config: dict, out: dict[str, str]) -> None:
+def build(
+    responses_path: str, items_path: str, employees_path: str, config: dict, out: dict[str, str], slices: list[dict[str, pl.DataFrame]] | None = None
+) -> None:
+    """Write the engagement tables. engagement, enps and response_rates come from the counts of
+    `slices` (partial_counts of each partition, docs/cluster.md), or of one slice counted here."""
     responses = pl.scan_parquet(responses_path)
     items = pl.scan_parquet(items_path)
     employees = pl.scan_parquet(employees_path)
     min_n = config["privacy"]["min_group_size"]
-    engagement = engagement_table(responses, items, employees, config["survey"]["favourable_min"], min_n)
-    engagement.write_parquet(out["engagement"])
-    enps_table(responses, items, employees, min_n).write_parquet(out["enps"])
-    response_rate_table(responses, employees, min_n).write_parquet(out["response_rates"])
+    if slices is None:
+        slices = [collect_counts(partial_counts(responses, items, employees, config["survey"]["favourable_min"]))]
+    tables = combine_counts(slices, min_n)
+    engagement = tables["engagement"]
+    for name in ("engagement", "enps", "response_rates"):
+        tables[name].write_parquet(out[name])
     if "reliability" in out:
         reliability_table(responses, items, employees, min_n).write_parquet(out["reliability"])
     if "engagement_change" in out:

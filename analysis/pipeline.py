@@ -5,10 +5,12 @@ Rules stay thin (input, output, log and one call); all logic lives in the analys
 
 from __future__ import annotations
 
+import functools
 import glob
 import json
 import logging
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -155,6 +157,9 @@ def exhibit_params(config: dict[str, Any], scope: str) -> dict[str, Any]:
         "min_group_size": config["privacy"]["min_group_size"],
         "currency": config["cost"]["currency"],
         "language": report.get("language", "en"),
+        # the retention section compares the tiers at the horizon; each programme names the driver it should move
+        "horizon_days": config["retention"]["horizon_days"],
+        "programme_drivers": config["programmes"]["drivers"],
     }
 
 
@@ -287,6 +292,163 @@ def audited_outputs(config: dict[str, Any]) -> list[str]:
 
 # ------------------------------------------------------------------ running a rule
 
+# What each rule's job runs (workflow/scripts/run_rule.py): "module:function" and the arguments,
+# taken from the job's Snakemake object ("quarter" is the wildcard). Rules are `script:` rules, so
+# a job runs in one Python process instead of a Snakemake process that re-parses the workflow.
+RULES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "ingest_table": ("analysis.pipeline:ingest", ("input", "output", "config")),
+    "ingest_survey": ("analysis.pipeline:ingest", ("input", "output", "config")),
+    "ingest_part": ("analysis.pipeline:ingest", ("input", "output", "config")),
+    "combine_surveys": ("analysis.pipeline:combine", ("input", "output")),
+    "combine_parts": ("analysis.pipeline:combine", ("input", "output")),
+    "write_ingest_manifest": ("analysis.pipeline:ingest_manifest", ("input", "output")),
+    "compute_turnover": ("analysis.pipeline:turnover", ("input", "output", "config")),
+    "count_engagement": ("analysis.pipeline:engagement_counts", ("input", "output", "config", "part")),
+    "compute_engagement": ("analysis.pipeline:engagement", ("input", "output", "config")),
+    "collect_numbers": ("analysis.pipeline:numbers", ("input", "output", "config", "quarter")),
+    "evaluate_programmes": ("analysis.programmes:run_rule", ("input", "output", "config")),
+    "fit_survival": ("analysis.survival:run_rule", ("input", "output", "config")),
+    "rank_drivers": ("analysis.drivers:run_rule", ("input", "output", "config")),
+    "build_figures": ("analysis.pipeline:figures", ("input", "output", "config", "quarter")),
+    "build_research_figures": ("analysis.pipeline:research_figures", ("input", "output", "config")),
+    "render_quarterly": ("analysis.pipeline:render_quarterly", ("input", "output", "config", "quarter")),
+    "render_research": ("analysis.pipeline:render_research", ("input", "output", "config")),
+    "write_build_manifest": ("analysis.pipeline:build_manifest", ("input", "output", "config")),
+    "write_manifest": ("analysis.pipeline:manifest", ("input", "output", "config")),
+}
+# Errors that are the user's to fix (a bad export, config, key or template): the job ends with
+# the message alone. Anything else is a bug and keeps its traceback.
+USER_ERRORS = ("IngestError", "ConfigError", "PseudonymKeyError", "RenderError", "ReportError", "ManifestError", "MessageError")
+
+
+def _entry(target: str) -> Callable[..., Any]:
+    import importlib
+
+    module, _, function = target.partition(":")
+    return getattr(importlib.import_module(module), function)
+
+
+def run_job(job: Any) -> None:
+    """Run the function of a job's rule (RULES) with the job's log; called by workflow/scripts/run_rule.py.
+
+    A user error (USER_ERRORS) ends the job with its message, on stderr and in the log; any other
+    exception keeps its traceback.
+    """
+    if job.rule not in RULES:
+        sys.exit(f"Retain: rule {job.rule} has no entry in analysis/pipeline.py RULES")
+    target, names = RULES[job.rule]
+    values = {"input": job.input, "output": job.output, "config": job.config}
+    args = [getattr(job.wildcards, name) if name not in values else values[name] for name in names]
+    try:
+        run_logged(job.log[0], _entry(target), *args)
+    except Exception as exc:
+        if type(exc).__name__ not in USER_ERRORS:
+            raise
+        print(f"Retain: rule {job.rule} failed: {type(exc).__name__}: {exc}\n(log: {job.log[0]})", file=sys.stderr)
+        sys.exit(1)
+
+
+def rule_code(rule: str, script: str | Path) -> str:
+    """A job's code as a params value (`code-sha256:<hex>`): the SHA-256 of the script every rule runs,
+    the source of the rule's function and every analysis module it imports, transitively.
+
+    A params value, so Snakemake records it with each output (the run manifest reports it as the
+    output's code hash) and reruns exactly the jobs whose code changed.
+    """
+    import hashlib
+
+    from analysis.audit import CODE_PARAM_PREFIX  # audit reads it back from Snakemake's job record
+
+    if rule not in RULES:
+        sys.exit(f"Retain: rule {rule} has no entry in analysis/pipeline.py RULES")
+    target = RULES[rule][0]
+    digest = hashlib.sha256()
+    for name, text in [("script", Path(script).read_bytes()), *_code_parts(target)]:
+        digest.update(f"{name}\0{len(text)}\0".encode())
+        digest.update(text)
+    return CODE_PARAM_PREFIX + digest.hexdigest()
+
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+_MODULE_REFERENCE = re.compile(r"^analysis\.([a-z_][a-z0-9_]*)(?::[A-Za-z_][A-Za-z0-9_]*)?$")
+
+
+def _code_parts(target: str) -> list[tuple[str, bytes]]:
+    """(name, bytes) of the code behind a RULES target: a pipeline function's own source (not the
+    whole of this file, which also names files) or a module, plus the modules it reaches."""
+    import ast
+    import inspect
+    import textwrap
+
+    module, _, function = target.partition(":")
+    parts = [("target", target.encode("utf-8"))]
+    parts += [(f"analysis.pipeline:{f.__name__}", inspect.getsource(f).encode("utf-8")) for f in (run_job, run_logged)]
+    if module == __name__:
+        source = inspect.getsource(_entry(target))
+        own = ast.parse(textwrap.dedent(source))
+        start = set(_references(own)) | set(_references(_module_ast("pipeline"), top_level_only=True))
+        parts.append((target, source.encode("utf-8")))
+    else:
+        start = {module.removeprefix("analysis.")}
+    for name in sorted(_closure(start)):
+        path = PACKAGE_DIR / name
+        parts.append((f"analysis/{name}", path.read_bytes()))
+    return parts
+
+
+@functools.lru_cache(maxsize=None)
+def _module_ast(name: str) -> Any:
+    import ast
+
+    return ast.parse((PACKAGE_DIR / f"{name}.py").read_text(encoding="utf-8"))
+
+
+def _references(tree: Any, top_level_only: bool = False) -> list[str]:
+    """Analysis modules (by file stem) and package data files a module's code names: imports,
+    "analysis.x:function" strings (e.g. the exhibit registry) and data files beside the code."""
+    import ast
+
+    nodes = tree.body if top_level_only else list(ast.walk(tree))
+    found = []
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            found += [a.name.split(".")[1] for a in node.names if a.name.startswith("analysis.")]
+        elif isinstance(node, ast.ImportFrom):
+            if node.module == "analysis" or (node.level == 1 and node.module is None):
+                found += [a.name for a in node.names]
+            elif node.module and (node.module.startswith("analysis.") or node.level == 1):
+                found.append(node.module.removeprefix("analysis.").split(".")[0])
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            match = _MODULE_REFERENCE.match(node.value)
+            if match:
+                found.append(match.group(1))
+            elif "/" not in node.value and node.value.endswith((".yaml", ".yml", ".json")) and (PACKAGE_DIR / node.value).is_file():
+                found.append(node.value)
+    return found
+
+
+@functools.lru_cache(maxsize=None)
+def _closure_of(name: str) -> frozenset[str]:
+    """Files (relative to analysis/) a module reaches: itself, its data files and what it imports."""
+    seen: set[str] = set()
+    todo = [name]
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        if current.endswith((".yaml", ".yml", ".json")):
+            seen.add(current)
+            continue
+        if not (PACKAGE_DIR / f"{current}.py").is_file():
+            continue  # a name imported from the package that is not a module
+        seen.add(current)
+        todo += _references(_module_ast(current))
+    return frozenset(s if "." in s else f"{s}.py" for s in seen)
+
+
+def _closure(start: set[str]) -> set[str]:
+    return set().union(*(_closure_of(name) for name in start)) if start else set()
+
 
 def run_logged(log_path: str, func: Callable[..., Any], *args: Any) -> None:
     """Run one rule's function with its log file attached; a user error ends the job with its message."""
@@ -329,8 +491,8 @@ def ingest(input: Any, output: Any, config: dict[str, Any]) -> None:
 def combine(input: Any, output: Any) -> None:
     from analysis.ingest import combine_parts
 
-    table = combine_parts(list(input.parts), None, output.table)
-    log.info("combined %d exports into %d rows", len(input.parts), table.height)
+    rows = combine_parts(list(input.parts), None, output.table)
+    log.info("combined %d exports into %d rows", len(input.parts), rows)
 
 
 def ingest_manifest(input: Any, output: Any) -> None:
@@ -353,9 +515,78 @@ def turnover(input: Any, output: Any, config: dict[str, Any]) -> None:
 
 
 def engagement(input: Any, output: Any, config: dict[str, Any]) -> None:
-    from analysis.engagement import build
+    """The engagement tables: engagement, enps and response_rates from the partial counts of every
+    slice (count_engagement jobs), reliability and engagement_change from the answers."""
+    import polars as pl
 
-    build(input.responses, input.catalogue, input.employees, config, {k: getattr(output, k) for k in ("engagement", "enps", "response_rates", "reliability", "engagement_change")})
+    from analysis.engagement import PARTIAL_KINDS, build
+
+    files = engagement_partial_files(config)
+    if sorted(input.partials) != sorted(files):
+        raise ValueError(f"compute_engagement was given partials {sorted(input.partials)}, the config names {files}")
+    slices = [{kind: pl.read_parquet(path) for kind, path in engagement_partial_outputs(part).items()} for part in engagement_slices(config)]
+    log.info("combining the counts of %d slice(s) (%s)", len(slices), ", ".join(engagement_slices(config)))
+    assert sorted(PARTIAL_KINDS) == sorted(slices[0])
+    build(input.responses, input.catalogue, input.employees, config, {k: getattr(output, k) for k in ("engagement", "enps", "response_rates", "reliability", "engagement_change")}, slices)
+
+
+def engagement_counts(input: Any, output: Any, config: dict[str, Any], part: str) -> None:
+    """One slice's integer counts (analysis.engagement.partial_counts), one Parquet file per kind."""
+    import polars as pl
+
+    from analysis.engagement import Slice, collect_counts, partial_counts
+
+    part_slice = Slice(**engagement_slices(config)[part])
+    frames = partial_counts(
+        pl.scan_parquet(input.responses), pl.scan_parquet(input.catalogue), pl.scan_parquet(input.employees), config["survey"]["favourable_min"], part_slice
+    )
+    for kind, frame in collect_counts(frames).items():
+        frame.write_parquet(getattr(output, kind))
+        log.info("%s: %s counts in %d cells", part, kind, frame.height)
+
+
+# ------------------------------------------------------------------ partitioning (docs/cluster.md)
+
+
+def partition_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """`partition:` with its defaults: by none|quarter, units none|site|team_group, groups N."""
+    given = config.get("partition") or {}
+    settings = {"by": given.get("by", "none"), "units": given.get("units", "none"), "groups": int(given.get("groups", 1))}
+    if (settings["units"] == "none") != (settings["groups"] == 1):
+        sys.exit(f"Retain: partition.units {settings['units']!r} needs partition.groups >= 2 (and units none needs groups 1); got groups {settings['groups']}")
+    return settings
+
+
+def engagement_slices(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Slice name -> analysis.engagement.Slice fields, one count_engagement job each.
+
+    By quarter: one slice per quarter of the period (the first also takes earlier survey
+    quarters, the last later ones, so every answer is counted once); by unit: one per bucket of
+    teams. Unpartitioned: one slice, "all_all".
+    """
+    settings = partition_settings(config)
+    if settings["by"] == "quarter":
+        quarters = quarters_between(config["period"]["start"], config["period"]["end"])
+        spans = [(None if i == 0 else q, None if i == len(quarters) - 1 else q, q) for i, q in enumerate(quarters)]
+    else:
+        spans = [(None, None, "all")]
+    units = settings["units"]
+    buckets = [(None, "all")] if units == "none" else [(u, f"{units}-{u + 1}of{settings['groups']}") for u in range(settings["groups"])]
+    return {
+        f"{label}_{unit_label}": {"first": first, "last": last, "unit": unit, "units": "team_group" if units == "none" else units, "groups": settings["groups"]}
+        for first, last, label in spans
+        for unit, unit_label in buckets
+    }
+
+
+def engagement_partial_outputs(part: str) -> dict[str, str]:
+    from analysis.engagement import PARTIAL_KINDS
+
+    return {kind: f"results/partials/engagement/{part}/{kind}.parquet" for kind in PARTIAL_KINDS}
+
+
+def engagement_partial_files(config: dict[str, Any]) -> list[str]:
+    return sorted(path for part in engagement_slices(config) for path in engagement_partial_outputs(part).values())
 
 
 def numbers(input: Any, output: Any, config: dict[str, Any], quarter: str) -> None:

@@ -1367,11 +1367,30 @@ def normalise_pdf(path: Path, epoch: int | None = None) -> int:
         return m.group(1) + fixed + zero_offset(m.group(4) or b"") + m.group(5)
 
     data = Path(path).read_bytes()
+    original = data
     data, n_info = _PDF_INFO_DATE.subn(info, data)
     data, n_xmp = _XMP_DATE.subn(xmp, data)
-    if n_info or n_xmp:
+    data = _renumber_structure_ids(data)
+    if data != original:
         Path(path).write_bytes(data)
     return n_info + n_xmp
+
+
+_STRUCT_ID = re.compile(rb"\(node(\d{8})\)")
+
+
+def _renumber_structure_ids(data: bytes) -> bytes:
+    """Chromium names tagged-PDF structure elements `(nodeNNNNNNNN)` after its DOM node ids, which
+    depend on the order the renderer created nodes in (and so vary between runs of the same
+    page). Renumber them 1, 2, 3, ... in order of first appearance, with the same width, so
+    references (`/ID`, the ID tree) stay consistent and no byte offset moves."""
+    numbers: dict[bytes, bytes] = {}
+
+    def renumber(m: re.Match) -> bytes:
+        new = numbers.setdefault(m.group(1), b"%08d" % (len(numbers) + 1))
+        return b"(node" + new + b")"
+
+    return _STRUCT_ID.sub(renumber, data)
 
 
 # --------------------------------------------------------------------------------------------

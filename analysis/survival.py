@@ -42,6 +42,14 @@ Definitions (the tables are documented in docs/tables.md):
   exit in the window counts as 0 (that person can no longer quit). Responses whose window runs past
   the end of follow-up without an exit are left out. Logistic GLM with team-clustered (sandwich)
   standard errors; few teams make these intervals approximate.
+- sample: the Cox models (time-varying, calibrated, snapshot, competing risks) and the 12-month
+  exit model need their rows in memory (lifelines, statsmodels) and are refitted several times;
+  with more linked people than `retention.max_people` they are fitted on a random sample of that
+  many people (all spells and responses of a sampled person; analysis/sampling.py: a SHA-256 hash
+  of the pseudonymised key with `retention.seed`, the same on every rerun). Their rows say so:
+  `sample_people` of `eligible_people` (linked people); n_subjects / n_events count the sample,
+  and the intervals are those of the sample (wider than with everyone, honestly so). The curves,
+  log-rank tests, Cronbach's alpha and the team panel use everyone.
 - team panel: team engagement in quarter t (mean of respondents' engagement scores, teams with at
   least the minimum group size of respondents) against the team's voluntary exits in quarter t+1,
   Poisson GLM with log person-years (average headcount / 4) as offset and quarter fixed effects;
@@ -67,6 +75,7 @@ import polars as pl
 
 from analysis.periods import quarter_end, quarters_between
 from analysis.privacy import assert_gated, gate_flat
+from analysis.sampling import keep_sampled, sample_people
 from analysis.turnover import spell_quarters
 
 log = logging.getLogger("retain")
@@ -86,16 +95,19 @@ TABLE_NAMES = ("km_curves", "km_logrank", "cox_hazard_ratios", "exit12_odds_rati
 
 F, I, S = pl.Float64, pl.Int64, pl.String
 HR_COLUMNS = {"driver": S, "log_hr": F, "se": F, "hr": F, "hr_low": F, "hr_high": F, "p": F, "n_subjects": I, "n_events": I}
+# The models' sample (analysis/sampling.py): people whose spells the model was fitted on, of the linked people.
+SAMPLE_COLUMNS = {"sample_people": I, "eligible_people": I}
+SAMPLED_TABLES = ("cox_hazard_ratios", "exit12_odds_ratios", "competing_risks_hr")
 SCHEMAS: dict[str, dict[str, Any]] = {
     "km_curves": {"tier": S, "time_days": I, "at_risk": I, "survival": F, "ci_low": F, "ci_high": F, "n_subjects": I, "n_events": I, "suppressed": S, "note": S},
     "km_logrank": {"test": S, "tier_a": S, "tier_b": S, "n_subjects": I, "n_events": I, "test_statistic": F, "df": I, "p": F, "note": S},
-    "cox_hazard_ratios": {"model": S, **HR_COLUMNS, "ph_test_p": F, "note": S},
+    "cox_hazard_ratios": {"model": S, **HR_COLUMNS, "ph_test_p": F, **SAMPLE_COLUMNS, "note": S},
     "exit12_odds_ratios": {
         "model": S, "horizon_days": I, "driver": S, "log_or": F, "se": F, "odds_ratio": F, "or_low": F, "or_high": F, "p": F,
-        "n_responses": I, "n_subjects": I, "n_events": I, "n_clusters": I, "note": S,
+        "n_responses": I, "n_subjects": I, "n_events": I, "n_clusters": I, **SAMPLE_COLUMNS, "note": S,
     },  # fmt: skip
     "competing_risks_cif": {"cause": S, "tier": S, "time_days": I, "at_risk": I, "cif": F, "ci_low": F, "ci_high": F, "n_subjects": I, "n_events": I, "suppressed": S, "note": S},
-    "competing_risks_hr": {"cause": S, "model": S, **HR_COLUMNS, "note": S},
+    "competing_risks_hr": {"cause": S, "model": S, **HR_COLUMNS, **SAMPLE_COLUMNS, "note": S},
     "team_panel": {
         "model": S, "term": S, "estimate": F, "se": F, "rate_ratio": F, "rr_low": F, "rr_high": F, "p": F,
         "n_teams": I, "n_cells": I, "n_exits": I, "note": S,
@@ -131,14 +143,14 @@ def respondent_scores(responses: pl.LazyFrame, items: pl.LazyFrame) -> pl.LazyFr
     """One row per response: its keys and the mean score of each Likert driver (null if unanswered)."""
     likert = items.filter(pl.col("scale") == "likert5").select("item_id", "driver")
     answered = responses.join(likert, on="item_id").filter(pl.col("score").is_not_null())
-    return answered.group_by("response_id").agg(
-        pl.col("employee_key").first(),
-        pl.col("team").first(),
-        pl.col("response_date").first(),
-        pl.col("wave").first(),
-        pl.col("quarter").first(),
-        *[pl.col("score").filter(pl.col("driver") == d).cast(pl.Float64).mean().alias(d) for d in SCORES],
-    ).sort("response_id")  # group_by returns groups in any order; later sums must not depend on it
+    # Plain aggregations per (response, driver), then one join per driver: the streaming engine
+    # runs these in bounded memory (a filter inside the aggregation would hold every answer:
+    # 11 GB instead of 6 GB for 80 million answers).
+    means = answered.group_by("response_id", "driver").agg(pl.col("score").cast(pl.Float64).mean())
+    scores = answered.group_by("response_id").agg(pl.col("employee_key", "team", "response_date", "wave", "quarter").first())
+    for d in SCORES:
+        scores = scores.join(means.filter(pl.col("driver") == d).select("response_id", pl.col("score").alias(d)), on="response_id", how="left")
+    return scores.sort("response_id")  # group_by returns groups in any order; later sums must not depend on it
 
 
 def linked_scores(scores: pl.LazyFrame, employees: pl.LazyFrame, end: dt.date) -> pl.LazyFrame:
@@ -701,14 +713,25 @@ def build(employees: pl.LazyFrame, responses: pl.LazyFrame, items: pl.LazyFrame,
     min_n = config["privacy"]["min_group_size"]
     end = quarter_end(config["period"]["end"])
     quarters = quarters_between(config["period"]["start"], config["period"]["end"])
-    scores = respondent_scores(responses, items)
-    linked = linked_scores(scores, employees, end)
+    # The driver scores, one row per response, are collected once (a streaming pass over every
+    # answer); the model inputs are built from them.
+    scores = respondent_scores(responses, items).collect().lazy()
+    linked_frame = linked_scores(scores, employees, end).collect()
+    linked = linked_frame.lazy()
     linked_ids = linked.select("response_id")
+    # The Cox and logistic models (lifelines, statsmodels: in memory, refitted six times) use a
+    # random sample of people above retention.max_people; curves, tests and alpha use everyone.
+    eligible = linked_frame.get_column("employee_key").n_unique()
+    kept = sample_people(linked_frame.get_column("employee_key"), settings.get("max_people"), settings.get("seed"))
+    sample = {"sample_people": eligible if kept is None else kept.len(), "eligible_people": eligible}
+    if kept is not None:
+        log.info("models fitted on a random sample of %d of %d linked people (retention.max_people)", kept.len(), eligible)
+    sampled = keep_sampled(linked, "employee_key", kept)
     lazy = {
-        "intervals": time_varying_intervals(linked),
-        "snapshot": first_response(linked, list(DRIVERS)),
+        "intervals": time_varying_intervals(sampled),
+        "snapshot": first_response(sampled, list(DRIVERS)),
         "cohort": tier_cohort(linked, settings["tier_cutoffs"]),
-        "exit_rows": exit_within(linked, end, settings["horizon_days"]),
+        "exit_rows": exit_within(sampled, end, settings["horizon_days"]),
         "panel": team_quarter_panel(scores, employees, quarters, min_n),
         "alpha": cronbach_alpha(responses.join(linked_ids, on="response_id"), items),
         "counts": scores.select(pl.len().alias("responses"), pl.col("employee_key").is_not_null().sum().alias("keyed")),
@@ -717,7 +740,7 @@ def build(employees: pl.LazyFrame, responses: pl.LazyFrame, items: pl.LazyFrame,
     frames = dict(zip(lazy, pl.collect_all(list(lazy.values())), strict=True))
     counts = frames["counts"].row(0, named=True) | frames["linked"].row(0, named=True)
     log.info(
-        "%d responses, %d with an employee_key, %d linked to %d spells (one per spell and wave); %d time-varying intervals",
+        "%d responses, %d with an employee_key, %d linked to %d spells (one per spell and wave); %d time-varying intervals in the models' sample",
         counts["responses"], counts["keyed"], counts["linked"], counts["spells"], frames["intervals"].height,
     )  # fmt: skip
     tables = {"team_panel": team_panel_table(frames["panel"])}
@@ -736,6 +759,8 @@ def build(employees: pl.LazyFrame, responses: pl.LazyFrame, items: pl.LazyFrame,
     tables["cox_hazard_ratios"] = hazard_ratio_table(frames["intervals"], frames["snapshot"], alpha, min_n)
     tables["exit12_odds_ratios"] = exit_within_table(frames["exit_rows"], settings["horizon_days"], min_n)
     tables["competing_risks_hr"] = competing_hazard_table(frames["intervals"], min_n)
+    for name in SAMPLED_TABLES:
+        tables[name] = tables[name].with_columns(pl.lit(v, pl.Int64).alias(k) for k, v in sample.items())
     return {name: tables[name] for name in TABLE_NAMES}
 
 

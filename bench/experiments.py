@@ -4,17 +4,20 @@
     .venv/bin/python -m bench.experiments engagement-scans RUN_DIR      # driver scores computed once; len vs n_unique
     .venv/bin/python -m bench.experiments survival-prep RUN_DIR         # the preparation with the scores collected once
     .venv/bin/python -m bench.experiments cox-scaling RUN_DIR           # lifelines' time-varying Cox fit against sample size
-    .venv/bin/python -m bench.experiments drivers-warm-start RUN_DIR [REPS]  # bootstrap with warm-started Newton steps
-    .venv/bin/python -m bench.experiments combine RUN_DIR               # combine_parts against bench/combine_streaming
+    .venv/bin/python -m bench.experiments drivers-warm-start RUN_DIR [REPS]  # bootstrap: warm-started Newton against cold starts
+    .venv/bin/python -m bench.experiments combine RUN_DIR               # combine_parts: time and peak memory
+    .venv/bin/python -m bench.experiments people-sample RUN_DIR [MAX_PEOPLE ...]  # survival and drivers at each cap
 
 RUN_DIR is a benchmark run directory (<root>/runs/<size>-parquet) whose canonical tables exist; the
-code measured is the run directory's own copy of analysis/. Each experiment prints what it found;
-none writes into the run's results. Prototypes here are measurements, not replacements: the
-modules' owners decide what to adopt.
+code measured is the run directory's own copy of analysis/, or the one in RETAIN_EXPERIMENT_CODE
+(e.g. the repository, to measure a change before a benchmark snapshot holds it). Each experiment
+prints what it found; none writes into the run's results. Prototypes here are measurements, not
+replacements: the modules' owners decide what to adopt.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -23,6 +26,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import yaml
+
+
+def code_dir(run: Path) -> Path:
+    """The analysis/ package measured: RETAIN_EXPERIMENT_CODE's, else the run directory's own copy."""
+    return Path(os.environ.get("RETAIN_EXPERIMENT_CODE", run)).resolve()
 
 
 def timed(label: str, func, repeats: int = 2):
@@ -44,7 +52,7 @@ def engagement_parts(run: Path) -> None:
     """Each engagement table in its own process, for its peak memory (/usr/bin/time -v)."""
     for name in ("engagement", "enps", "response_rates", "reliability", "engagement_change"):
         script = (
-            "import sys, time, polars as pl; sys.path.insert(0, sys.argv[1]);"
+            "import sys, time, polars as pl; sys.path.insert(0, sys.argv[2]);"
             "from analysis import engagement as e; from bench.experiments import tables;"
             "from pathlib import Path; r, it, em = tables(Path(sys.argv[1])); s = time.perf_counter();"
             f"name = {name!r};"
@@ -54,12 +62,12 @@ def engagement_parts(run: Path) -> None:
             " 'engagement_change': lambda: e.engagement_change_table(ref, r, it, em, 5)}[name]();"
             "print(f'{name:<20} {time.perf_counter() - s:8.2f} s', end=' ')"
         )
-        done = subprocess.run(["/usr/bin/time", "-f", "peak %M KB", sys.executable, "-c", script, str(run)], capture_output=True, text=True, check=False)
+        done = subprocess.run(["/usr/bin/time", "-f", "peak %M KB", sys.executable, "-c", script, str(run), str(code_dir(run))], capture_output=True, text=True, check=False)
         print(done.stdout.strip(), done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "", flush=True)
 
 
 def engagement_scans(run: Path) -> None:
-    sys.path.insert(0, str(run))
+    sys.path.insert(0, str(code_dir(run)))
     from analysis import engagement as e
 
     r, it, em = tables(run)
@@ -75,7 +83,7 @@ def engagement_scans(run: Path) -> None:
 
 
 def survival_prep(run: Path) -> None:
-    sys.path.insert(0, str(run))
+    sys.path.insert(0, str(code_dir(run)))
     from analysis import survival as s
     from analysis.periods import quarter_end
 
@@ -94,7 +102,7 @@ def survival_prep(run: Path) -> None:
 
 
 def cox_scaling(run: Path) -> None:
-    sys.path.insert(0, str(run))
+    sys.path.insert(0, str(code_dir(run)))
     from analysis import survival as s
     from analysis.periods import quarter_end
 
@@ -109,23 +117,10 @@ def cox_scaling(run: Path) -> None:
         timed(f"time_varying_hazard_ratios on {fraction:.3f} of the subjects ({part.height} intervals)", lambda p=part: s.time_varying_hazard_ratios(p, event="event", covariates=list(s.DRIVERS)), 1)
 
 
-def _logistic_loglik(x, y, w, beta):
-    design = np.column_stack([np.ones(len(y)), x])
-    beta = beta.copy()
-    for _ in range(50):
-        eta = design @ beta
-        mu = 0.5 * (1.0 + np.tanh(0.5 * eta))  # as drivers.py
-        step = np.linalg.lstsq((design * (w * mu * (1 - mu))[:, None]).T @ design, design.T @ (w * (y - mu)), rcond=None)[0]  # as drivers.py
-        beta += step
-        if np.max(np.abs(step)) < 1e-10:
-            break
-    eta = design @ beta
-    return float(w @ (-y * np.logaddexp(0, -eta) - (1 - y) * np.logaddexp(0, eta))), beta
-
-
 def drivers_warm_start(run: Path, reps: int = 20) -> None:
-    """drivers.importance for the exit outcome as is, and with each bootstrap fit started from the full-sample estimate."""
-    sys.path.insert(0, str(run))
+    """drivers.importance for the exit outcome (its bootstrap fits start at the full-sample estimate)
+    against the same bootstrap with every fit started from the null model; the largest difference."""
+    sys.path.insert(0, str(code_dir(run)))
     from analysis import drivers as d
     from analysis.periods import quarter_end
 
@@ -135,48 +130,56 @@ def drivers_warm_start(run: Path, reps: int = 20) -> None:
     data = d.select_waves(d.exit_outcomes(scores, em, config["retention"]["horizon_days"], quarter_end(config["period"]["end"])), d.EXIT, "all").collect()
     x, y, person = data.select(d.DRIVERS).to_numpy().astype(float), data[d.EXIT].to_numpy().astype(float), data["person"].to_numpy()
     print(f"{data.height} responses with a known 12-month outcome")
-    reference = timed(f"importance(r2='mcfadden', reps={reps}) as is", lambda: d.importance(x, y, person, r2="mcfadden", reps=reps, seed=1), 1)
-    masks, W = d.subset_masks(6), d.shapley_matrix(6)
+    warm = timed(f"importance(r2='mcfadden', reps={reps}), warm-started", lambda: d.importance(x, y, person, r2="mcfadden", reps=reps, seed=1), 1)
+    W = d.shapley_matrix(6)
 
-    def warm():
-        ones = np.ones(len(y))
-        ybar = y.mean()
-        start = {m: np.r_[np.log(ybar / (1 - ybar)), np.zeros(cols.sum())] for m, cols in enumerate(masks) if m}
-        full = {m: _logistic_loglik(x[:, cols], y, ones, start[m])[1] for m, cols in enumerate(masks) if m}
+    def cold():
         _, index = np.unique(person, return_inverse=True)
         people = index.max() + 1
         rng = np.random.default_rng(1)
+        d.mcfadden_r2_by_subset(x, y)
         boot = np.empty((reps, 6))
         for b in range(reps):
             w = np.bincount(rng.integers(0, people, people), minlength=people)[index].astype(float)
             keep = w > 0
-            wb, yb = w[keep], y[keep]
-            yw = float(wb @ yb / wb.sum())
-            null = float(wb.sum() * (yw * np.log(yw) + (1 - yw) * np.log(1 - yw)))
-            r2 = np.zeros(64)
-            for m, cols in enumerate(masks):
-                if m:
-                    r2[m] = 1 - _logistic_loglik(x[keep][:, cols], yb, wb, full[m])[0] / null
-            boot[b] = r2 @ W
+            boot[b] = d.mcfadden_r2_by_subset(x[keep], y[keep], w[keep]) @ W
         return boot
 
-    boot = timed(f"the same bootstrap, Newton started at the full-sample estimate", warm, 1)
+    boot = timed("the same bootstrap, every Newton fit from the null model", cold, 1)
     share = boot / boot.sum(axis=1, keepdims=True)
-    print("share_high as is:   ", np.round(reference["share_high"], 4))
-    print("share_high warm:    ", np.round(np.nanquantile(share, 0.975, axis=0), 4))
+    print("largest difference in share_low/share_high:", float(max(np.abs(warm["share_low"] - np.nanquantile(share, 0.025, axis=0)).max(), np.abs(warm["share_high"] - np.nanquantile(share, 0.975, axis=0)).max())))
+
+
+def people_sample(run: Path, *caps: int) -> None:
+    """survival.build and drivers.driver_importance_table with retention/drivers.max_people at each cap (0: everyone)."""
+    sys.path.insert(0, str(code_dir(run)))
+    from analysis import drivers as d
+    from analysis import survival as s
+
+    config = yaml.safe_load((run / "config" / "bench.yaml").read_text(encoding="utf-8"))
+    r, it, em = tables(run)
+    for cap in caps or (20000,):
+        config["retention"] |= {"max_people": cap or None, "seed": config["retention"].get("seed", 20261122)}
+        config["drivers"]["max_people"] = cap or None
+        built = timed(f"survival.build, retention.max_people={cap or None}", lambda: s.build(em, r, it, config), 1)
+        tv = built["cox_hazard_ratios"].filter(pl.col("model") == "time_varying_calibrated").select("driver", "hr", "hr_low", "hr_high", "n_subjects", "sample_people", "eligible_people")
+        print(tv)
+        ranked = timed(f"drivers.driver_importance_table, drivers.max_people={cap or None}, {config['drivers']['bootstrap_reps']} replicates", lambda: d.driver_importance_table(r, it, em, config), 1)
+        print(ranked.select("outcome", "driver", "share", "share_low", "share_high", "rank", "people", "eligible_people"))
 
 
 def combine(run: Path) -> None:
-    sys.path.insert(0, str(run))
+    """analysis.ingest.combine_parts on the run's survey parts, in its own process: time and peak memory."""
     parts = sorted((run / "results" / "canonical" / "parts" / "survey_responses").glob("*.parquet"))
-    for label, code in (
-        ("analysis.ingest.combine_parts", "from analysis.ingest import combine_parts; combine_parts(parts, None, out)"),
-        ("bench.combine_streaming", "from bench.combine_streaming import combine_streaming; combine_streaming(parts, out)"),
-    ):
-        script = f"import sys, glob; from pathlib import Path; sys.path.insert(0, sys.argv[1]); parts = sorted(Path(p) for p in glob.glob(sys.argv[1] + '/results/canonical/parts/survey_responses/*.parquet')); out = Path('/tmp/retain-bench-combine-experiment.parquet'); {code}"
-        done = subprocess.run(["/usr/bin/time", "-f", "%e s, peak %M KB", sys.executable, "-c", script, str(run)], capture_output=True, text=True, check=False)
-        print(f"{label:<32} {len(parts)} parts: {done.stderr.strip().splitlines()[-1]}", flush=True)
-    Path("/tmp/retain-bench-combine-experiment.parquet").unlink(missing_ok=True)
+    out = Path("/tmp/retain-bench-combine-experiment.parquet")
+    script = (
+        "import sys, glob; from pathlib import Path; sys.path.insert(0, sys.argv[2]); from analysis.ingest import combine_parts;"
+        "parts = sorted(Path(p) for p in glob.glob(sys.argv[1] + '/results/canonical/parts/survey_responses/*.parquet'));"
+        "print(combine_parts(parts, None, Path(sys.argv[3])), 'rows')"
+    )
+    done = subprocess.run(["/usr/bin/time", "-f", "%e s, peak %M KB", sys.executable, "-c", script, str(run), str(code_dir(run)), str(out)], capture_output=True, text=True, check=False)
+    print(f"combine_parts, {len(parts)} parts: {done.stdout.strip()}, {done.stderr.strip().splitlines()[-1]}", flush=True)
+    out.unlink(missing_ok=True)
 
 
 EXPERIMENTS = {
@@ -186,6 +189,7 @@ EXPERIMENTS = {
     "cox-scaling": cox_scaling,
     "drivers-warm-start": drivers_warm_start,
     "combine": combine,
+    "people-sample": people_sample,
 }
 
 

@@ -141,32 +141,6 @@ def run_comparisons(run: Path, root: Path, *, size: str, employees: int, repeats
     return records
 
 
-def combine_fallback(run: Path, cap_bytes: int, timeout_seconds: float | None, log=print):
-    """An `after_stage` hook: when the ingest stage failed in combine_surveys only (every survey part
-    written, the combined table missing), write the combined table with bench/combine_streaming.py
-    and finish the stage's other jobs, so that the later stages can be measured."""
-
-    def repair(stage: str, record: dict) -> bool:
-        target = run / "results" / "canonical" / "survey_responses.parquet"
-        parts = [run / f for f in stages.job_outputs(run).get("ingest_survey", []) if f.startswith("results/canonical/parts/")]
-        if stage != "ingest" or target.exists() or not parts or not all(p.exists() for p in parts):
-            return False
-        log(f"  ingest failed in combine_surveys ({'killed at the memory cap' if record['capped'] else 'returncode ' + str(record['returncode'])}): writing the combined table with bench/combine_streaming.py")
-        env = workload.run_env(run.resolve())
-        env["PYTHONPATH"] = f"{run.resolve()}:{workload.REPO}"
-        m = measure.run([workload.python(), "-m", "bench.combine_streaming", str(run)], cwd=workload.REPO, env=env, log_path=run / "bench-logs" / "combine-fallback.log", cap_bytes=cap_bytes, timeout_seconds=timeout_seconds)
-        record["fallback"] = m.as_dict()
-        log(f"  combine_streaming: {m.wall_seconds:.1f} s, peak {m.peak_tree_rss / GiB:.2f} GiB, returncode {m.returncode}")
-        if m.returncode != 0:
-            return False
-        subprocess.run(stages.snakemake_command("--cleanup-metadata", "results/canonical/survey_responses.parquet"), cwd=run, env=workload.run_env(run.resolve()), capture_output=True, check=False)
-        rest = stages.run_stage(run, "ingest", [r for r in record["rules"] if r != "combine_surveys"], cap_bytes=cap_bytes, timeout_seconds=timeout_seconds, extra=("--rerun-incomplete",))
-        record["after_fallback"] = rest
-        return rest["returncode"] == 0
-
-    return repair
-
-
 def median(values: list[float]) -> float | None:
     values = [v for v in values if v is not None]
     return statistics.median(values) if values else None
@@ -188,8 +162,7 @@ def bench_size(args: argparse.Namespace, size: str, root: Path, log=print) -> di
 
     result["stage_runs"] = []
     log(f"{size}: stage sequence 1/{args.repeats} (from empty)")
-    repair = combine_fallback(run, cap, args.stage_timeout, log=log) if args.combine_fallback else None
-    result["stage_runs"].append(stages.run_all_stages(run, cap_bytes=cap, timeout_seconds=args.stage_timeout, after_stage=repair, log=log))
+    result["stage_runs"].append(stages.run_all_stages(run, cap_bytes=cap, timeout_seconds=args.stage_timeout, log=log))
     if any(r["returncode"] != 0 and not r.get("repaired") for r in result["stage_runs"][0]):
         log(f"{size}: a stage failed; see {run}/bench-logs and {run}/logs")
         result["failed_stages"] = [r["stage"] for r in result["stage_runs"][0] if r["returncode"] != 0 and not r.get("repaired")]
@@ -279,7 +252,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-pandas", action="store_true", help="no pandas baseline (e.g. at 1M, where it does not fit)")
     parser.add_argument("--cap-gib", type=float, default=22.0, help="kill a measured process tree above this resident size")
     parser.add_argument("--stage-timeout", type=float, default=3600.0, help="kill a measured process after this many seconds")
-    parser.add_argument("--combine-fallback", action="store_true", help="if combine_surveys fails (e.g. at the memory cap), combine with bench/combine_streaming.py and go on")
     parser.add_argument("--workflow-overhead", action="store_true", help="measure the 40-quarter x 50-team DAG instead of the sizes")
     parser.add_argument("--overhead-employees", type=int, default=5_000)
     parser.add_argument("--drivers-reps", type=int, help="drivers.bootstrap_reps for the stage runs (default: the config's)")

@@ -25,6 +25,7 @@ from bench import measure, workload
 
 ANALYSIS_FAMILIES = {
     "compute_turnover": "turnover",
+    "count_engagement": "engagement",
     "compute_engagement": "engagement",
     "fit_survival": "survival",
     "evaluate_programmes": "programmes",
@@ -170,8 +171,8 @@ def run_all_stages(
 
     A stage runs only its own rules (--allowed-rules), so after a failure the later stages that do
     not need the failed one still run and are measured, and those that do fail at once for the
-    missing input (marked `blocked`). `after_stage(stage, record)` may repair a failure (see
-    run.combine_fallback) and returns True if it did."""
+    missing input (marked `blocked`). `after_stage(stage, record)`, if given, may repair a failure
+    and returns True if it did."""
     workload.clean_results(run)
     job_outputs(run)
     records = []

@@ -2,8 +2,8 @@
 
 Everything is written under the benchmark root (default /tmp/retain-bench), never in the repo:
 
-    <root>/code/                 snapshot of analysis/, workflow/, config/, reports/ and the bench
-                                 profiles, taken once, so colleagues' edits do not change a run midway
+    <root>/code/                 snapshot of analysis/, workflow/, config/ (with its profiles) and
+                                 reports/, taken once, so colleagues' edits do not change a run midway
     <root>/data/<size>-<format>/ `retain synth` output (the exports)
     <root>/runs/<name>/          one Snakemake run directory: a copy of the snapshot, data/ (a link
                                  to the exports), config/bench.yaml, results/, logs/, .snakemake/
@@ -27,12 +27,11 @@ SIZES = {"10k": 10_000, "100k": 100_000, "1M": 1_000_000}
 START_QUARTER = "2023Q4"
 SNAPSHOT_PARTS = ("analysis", "workflow", "config", "reports")
 SURVEY_PROFILES = {
-    "parquet": [("pulse_*_wide_en.parquet", "qualtrics_wide_parquet.yaml"), ("pulse_*_long_pl.parquet", "pulse_long_pl_parquet.yaml")],
+    # `retain synth --survey-format parquet` writes the CSV exports' columns as Parquet text columns
+    # under one header: the shipped profiles config/profiles/{qualtrics_wide,pulse_long_pl}_parquet.yaml.
+    "parquet": [("pulse_*_wide_en.parquet", "qualtrics_wide_parquet"), ("pulse_*_long_pl.parquet", "pulse_long_pl_parquet")],
     "csv": [("pulse_*_wide_en.csv", "qualtrics_wide"), ("pulse_*_long_pl.csv", "pulse_long_pl")],
 }
-# `retain synth --survey-format parquet` writes the same columns as the CSV exports, as Parquet text
-# columns with one header: the shipped CSV profiles with `read: {format: parquet}`.
-PARQUET_PROFILES = {"qualtrics_wide": "qualtrics_wide_parquet.yaml", "pulse_long_pl": "pulse_long_pl_parquet.yaml"}
 
 
 def python() -> str:
@@ -50,19 +49,8 @@ def snapshot(root: Path, refresh: bool = False) -> Path:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".snakemake")
     for part in SNAPSHOT_PARTS:
         shutil.copytree(REPO / part, code / part, ignore=ignore)
-    write_parquet_profiles(code / "config" / "profiles", code / "bench" / "profiles")
     (code / "SNAPSHOT.json").write_text(json.dumps(code_identity(code), indent=1) + "\n")
     return code
-
-
-def write_parquet_profiles(shipped: Path, out: Path) -> None:
-    """The Parquet twins of the shipped survey profiles (see PARQUET_PROFILES)."""
-    out.mkdir(parents=True, exist_ok=True)
-    for name, twin in PARQUET_PROFILES.items():
-        profile = yaml.safe_load((shipped / f"{name}.yaml").read_text(encoding="utf-8"))
-        profile["description"] = f"{name} as `retain synth --survey-format parquet` writes it (benchmark input): same columns, Parquet text columns, one header."
-        profile["read"] = {"format": "parquet"}
-        (out / twin).write_text(yaml.safe_dump(profile, sort_keys=False, allow_unicode=True), encoding="utf-8")
 
 
 def code_identity(code: Path) -> dict[str, str]:
@@ -114,11 +102,11 @@ def run_env(code: Path) -> dict[str, str]:
     return env
 
 
-def bench_config(code: Path, record: dict, *, data: str = "data", profiles: str = "bench/profiles", report_quarters: list[str] | None = None, formats: list[str] | None = None) -> dict:
+def bench_config(code: Path, record: dict, *, data: str = "data", report_quarters: list[str] | None = None, formats: list[str] | None = None) -> dict:
     """config/config.yaml of the snapshot with the inputs pointed at the generated exports.
 
-    Paths are relative to the run directory by default (`data` and `bench/profiles` inside it, see
-    run_directory): the audit manifests accept no absolute paths."""
+    Paths are relative to the run directory by default (`data` inside it, see run_directory): the
+    audit manifests accept no absolute paths. Every profile is a shipped one (config/profiles)."""
     from analysis.periods import shift_quarter
 
     config = yaml.safe_load((code / "config" / "config.yaml").read_text(encoding="utf-8"))
@@ -133,8 +121,7 @@ def bench_config(code: Path, record: dict, *, data: str = "data", profiles: str 
     inputs["survey_items"] = {"path": f"{data}/survey_items.csv", "profile": "survey_items"}
     inputs["interventions"] = {"path": f"{data}/interventions.xlsx", "profile": "programmes_xlsx"}
     inputs["surveys"] = [
-        {"glob": f"{data}/surveys/{pattern}", "profile": f"{profiles}/{profile}" if profile.endswith(".yaml") else profile}
-        for pattern, profile in SURVEY_PROFILES[fmt]
+        {"glob": f"{data}/surveys/{pattern}", "profile": profile} for pattern, profile in SURVEY_PROFILES[fmt]
     ]
     if report_quarters is not None:
         config["report"]["quarters"] = report_quarters
@@ -144,7 +131,7 @@ def bench_config(code: Path, record: dict, *, data: str = "data", profiles: str 
 
 
 def run_directory(root: Path, name: str, config: dict, data: Path, *, fresh: bool = True) -> Path:
-    """A Snakemake working directory: a copy of the snapshot's code, config and bench profiles,
+    """A Snakemake working directory: a copy of the snapshot's code and config (with its profiles),
     `data` linked as data/, and the given config as config/bench.yaml."""
     code = snapshot(root)
     run = root / "runs" / name
@@ -152,7 +139,7 @@ def run_directory(root: Path, name: str, config: dict, data: Path, *, fresh: boo
         shutil.rmtree(run)
     run.mkdir(parents=True, exist_ok=True)
     # copies, not links: the audit records code and profile paths resolved, and they must lie inside
-    for part in ("analysis", "workflow", "reports", "config", "bench"):
+    for part in SNAPSHOT_PARTS:
         if not (run / part).exists():
             shutil.copytree(code / part, run / part)
     if not (run / "data").exists():

@@ -7,6 +7,7 @@ tests/test_reproducible.py.
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -174,6 +175,106 @@ def test_job_records_come_from_snakemake_and_lead_down_to_the_inputs(tmp_path):
     assert audit.job_records(["results/a.txt"], root=tmp_path / "data") == {}  # no .snakemake there: no records, no error
 
 
+def test_script_rules_record_the_code_they_ran_as_a_param(tmp_path):
+    """Retain's rules are script: rules (Snakemake records no code for them); each passes the hash
+    of the code its jobs run as its `code` param, which the manifest reports as code_sha256."""
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts/copy.py").write_text("open(snakemake.output[0], 'w').write(snakemake.params.factor)\n")
+    code = "ab" * 32
+    (tmp_path / "Snakefile").write_text(
+        textwrap.dedent(
+            f"""
+            rule make:
+                output: "results/a.txt"
+                params: code="code-sha256:{code}", factor="2"
+                script: "scripts/copy.py"
+            """
+        )
+    )
+    done = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1"], cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    record = audit.job_records(["results/a.txt"], root=tmp_path)["results/a.txt"]
+    assert record["code_sha256"] == code and record["params"] == ["'2'"]
+    assert audit.split_code_param(["'x'", f"'code-sha256:{code}'"]) == (["'x'"], code)
+
+
+def test_a_temporary_input_is_replaced_by_what_it_was_made_from(tmp_path):
+    """Partial counts are temp() files, deleted once combined: the manifest names their sources."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data/in.csv").write_text("a\n1\n")
+    (tmp_path / "Snakefile").write_text(
+        textwrap.dedent(
+            """
+            rule all:
+                input: "results/b.txt"
+
+            rule part:
+                input: "data/in.csv"
+                output: temp("results/partials/a.txt")
+                shell: "cp {input} {output}"
+
+            rule combine:
+                input: part="results/partials/a.txt", other="data/in.csv"
+                output: "results/b.txt"
+                shell: "cat {input.part} > {output}"
+            """
+        )
+    )
+    done = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1"], cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert not (tmp_path / "results/partials/a.txt").exists()
+    found, leaves = audit.lineage_closure(["results/b.txt"], root=tmp_path)
+    assert set(found) == {"results/b.txt"} and leaves == {"data/in.csv"}
+    assert found["results/b.txt"]["inputs"] == ["data/in.csv"] and found["results/b.txt"]["rule"] == "combine"
+
+
+def test_every_rule_is_a_script_rule_naming_its_own_code():
+    """Each rule runs workflow/scripts/run_rule.py with `code=rule_code("<its own name>")`, and
+    analysis/pipeline.py RULES says what each one calls (no rule without, none left over)."""
+    import re
+
+    from analysis import pipeline
+
+    rules_dir = Path(audit.__file__).resolve().parents[1] / "workflow" / "rules"
+    found = {}
+    for path in sorted(rules_dir.glob("*.smk")):
+        for block in re.split(r"(?m)^(?=rule \w+:)", path.read_text(encoding="utf-8"))[1:]:
+            name = re.match(r"rule (\w+):", block).group(1)
+            found[name] = block
+    assert set(found) == set(pipeline.RULES), f"rules without a RULES entry or entries without a rule: {set(found) ^ set(pipeline.RULES)}"
+    for name, block in found.items():
+        assert "\n    run:" not in block and re.search(r"\n    script:\n        RUN_RULE\n", block), name
+        assert re.findall(r'code=rule_code\("(\w+)"\)', block) == [name], name
+
+
+def test_rule_code_changes_with_exactly_the_modules_a_rule_runs(tmp_path, monkeypatch):
+    from analysis import pipeline
+
+    package = tmp_path / "analysis"
+    shutil.copytree(Path(pipeline.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__"))
+    script = tmp_path / "run_rule.py"
+    script.write_text("# script\n")
+    monkeypatch.setattr(pipeline, "PACKAGE_DIR", package)
+
+    def codes() -> dict[str, str]:
+        pipeline._module_ast.cache_clear()
+        pipeline._closure_of.cache_clear()
+        return {rule: pipeline.rule_code(rule, script) for rule in ("compute_turnover", "rank_drivers", "build_figures", "ingest_table")}
+
+    before = codes()
+    assert all(c.startswith("code-sha256:") and len(c) == 12 + 64 for c in before.values()) and len(set(before.values())) == 4
+    (package / "drivers.py").write_text((package / "drivers.py").read_text() + "\n# changed\n")
+    after = codes()
+    assert [r for r in before if before[r] != after[r]] == ["rank_drivers"]
+    (package / "privacy.py").write_text((package / "privacy.py").read_text() + "\n# changed\n")  # imported by turnover and drivers
+    again = codes()
+    assert [r for r in after if after[r] != again[r]] == ["compute_turnover", "rank_drivers"]
+    (package / "figures.py").write_text((package / "figures.py").read_text() + "\n# changed\n")  # named only in the exhibit registry
+    assert [r for r, c in codes().items() if c != again[r]] == ["build_figures"]
+    script.write_text("# script, changed\n")
+    assert all(c != again[r] for r, c in codes().items())
+
+
 # ------------------------------------------------------------------ verify
 
 
@@ -272,6 +373,26 @@ def test_pdf_dates_are_replaced_in_place_without_moving_a_byte(tmp_path):
     assert b"/CreationDate (D:19700101000000+00'00')" in fixed and b"/ModDate (D:19700101000000Z)" in fixed
     assert b"<xmp:CreateDate>1970-01-01T00:00:00.00+00:00</xmp:CreateDate>" in fixed
     assert normalise_pdf(tmp_path / "a.pdf", epoch=0) == 3 and (tmp_path / "a.pdf").read_bytes() == fixed
+
+
+def test_chromium_structure_ids_are_renumbered_in_order_without_moving_a_byte(tmp_path):
+    # Chromium names tagged-PDF structure elements after DOM node ids, which vary between runs of
+    # the same page; two prints that differ only in those ids must become the same bytes.
+    def pdf(ids):
+        a, b, c = (b"%08d" % i for i in ids)
+        return (
+            b"%PDF-1.4\n4 0 obj\n<</Type /StructElem /S /P /ID (node" + a + b")>>\nendobj\n"
+            b"5 0 obj\n<</Type /StructElem /S /Figure /ID (node" + b + b")>>\nendobj\n"
+            b"6 0 obj\n<</Type /StructElem /S /P /ID (node" + c + b")>>\nendobj\n"
+            b"7 0 obj\n<</Names [(node" + a + b") 4 0 R (node" + b + b") 5 0 R (node" + c + b") 6 0 R]>>\nendobj\n%%EOF\n"
+        )
+
+    (tmp_path / "a.pdf").write_bytes(pdf((412, 977, 1203)))
+    (tmp_path / "b.pdf").write_bytes(pdf((388, 1020, 1301)))
+    for name in ("a.pdf", "b.pdf"):
+        normalise_pdf(tmp_path / name, epoch=0)
+    fixed = (tmp_path / "a.pdf").read_bytes()
+    assert fixed == (tmp_path / "b.pdf").read_bytes() == pdf((1, 2, 3))  # same length, references kept
 
 
 def test_pdf_date_follows_source_date_epoch(tmp_path, monkeypatch):

@@ -24,11 +24,10 @@ def run(tmp_path_factory) -> Path:
     data = root / "data"
     generate(SynthConfig(employees=300, teams=6, quarters=6, survey_format="parquet"), data)
     record = {"employees": 300, "start_quarter": "2023Q4", "quarters": 6, "survey_format": "parquet"}
-    code = root / "code"  # what the benchmark's snapshot holds: the config, and the Parquet survey profiles
+    code = root / "code"  # what the benchmark's snapshot holds: the config, with the shipped Parquet survey profiles
     code.mkdir()
     (code / "config").symlink_to(REPO / "config")
-    workload.write_parquet_profiles(REPO / "config" / "profiles", code / "bench" / "profiles")
-    config = workload.bench_config(code, record, data=str(data), profiles=str(code / "bench" / "profiles"))
+    config = workload.bench_config(code, record, data=str(data))
     run = root / "run"
     canonical = run / "results" / "canonical"
     (run / "config").mkdir(parents=True)

@@ -124,12 +124,12 @@ def test_exit_outcome_window_competing_exits_and_follow_up():
     assert got == {"r1": 1.0, "r2": 0.0, "r3": 0.0, "r4": 0.0, "r5": 1.0}
 
 
-def _config(reps: int = 40, waves: str = "all", exit_r2: str = "mcfadden", min_n: int = 5) -> dict:
+def _config(reps: int = 40, waves: str = "all", exit_r2: str = "mcfadden", min_n: int = 5, max_people: int | None = None) -> dict:
     return {
         "privacy": {"min_group_size": min_n},
         "period": {"start": "2023Q4", "end": "2026Q3"},
         "retention": {"horizon_days": 365},
-        "drivers": {"waves": waves, "exit_r2": exit_r2, "bootstrap_reps": reps, "seed": 20261122},
+        "drivers": {"waves": waves, "exit_r2": exit_r2, "bootstrap_reps": reps, "seed": 20261122, "max_people": max_people},
     }
 
 
@@ -226,3 +226,45 @@ def test_too_few_people_are_hidden(orgs):
     table = drivers.driver_importance_table(few.lazy(), org["survey_items"].lazy(), org["employees"].lazy(), _config(reps=5))
     assert table["share"].null_count() == 12 and table["people"].null_count() == 12
     assert table["suppressed"].null_count() == 0
+
+
+def test_warm_started_bootstrap_gives_the_cold_start_result():
+    rng = np.random.default_rng(5)
+    x = correlated(600, 6, 5)
+    y = (rng.random(600) < 1 / (1 + np.exp(-(x @ np.array([0.6, 0.3, 0.2, 0.1, 0.0, 0.0]) - 1)))).astype(float)
+    people = np.repeat(np.arange(300), 2)
+    warm = drivers.importance(x, y, people, r2="mcfadden", reps=8, seed=3)
+    # the same bootstrap with every fit started from the null model, as before warm starts
+    W, index = drivers.shapley_matrix(6), np.unique(people, return_inverse=True)[1]
+    rng = np.random.default_rng(3)
+    cold = []
+    for _ in range(8):
+        w = np.bincount(rng.integers(0, 300, 300), minlength=300)[index].astype(float)
+        keep = w > 0
+        cold.append(drivers.mcfadden_r2_by_subset(x[keep], y[keep], w[keep]) @ W)
+    cold = np.array(cold)
+    share = cold / cold.sum(axis=1, keepdims=True)
+    assert np.allclose(warm["share_low"], np.nanquantile(share, 0.025, axis=0), rtol=0, atol=1e-9)
+    assert np.allclose(warm["share_high"], np.nanquantile(share, 0.975, axis=0), rtol=0, atol=1e-9)
+    assert warm["r2_total_low"] == pytest.approx(float(np.quantile(cold.sum(axis=1), 0.025)), abs=1e-12)
+
+
+def test_people_sample_caps_the_ranking_and_leaves_it_alone_below_the_cap(orgs, ranked):
+    org = orgs[1]
+    full = ranked[1]
+    intent = full.filter(pl.col("outcome") == drivers.INTENT)
+    assert (intent["people"] == intent["eligible_people"]).all()  # no cap in _config: everyone
+    people = int(intent["people"][0])
+    at_cap = _table(org, reps=100, max_people=people + 1)
+    assert at_cap.filter(pl.col("outcome") == drivers.INTENT).equals(intent)
+    capped = _table(org, reps=20, max_people=300)
+    assert capped.equals(_table(org, reps=20, max_people=300))  # deterministic
+    for outcome in (drivers.INTENT, drivers.EXIT):
+        part = capped.filter(pl.col("outcome") == outcome)
+        before = full.filter(pl.col("outcome") == outcome)
+        assert part["people"].unique().to_list() == [300] and part["eligible_people"][0] == before["people"][0]
+        assert part["n"][0] < before["n"][0]
+        assert part["share"].sum() == pytest.approx(1.0)
+    wide = capped.filter(pl.col("outcome") == drivers.INTENT).sort("driver")
+    narrow = intent.sort("driver")
+    assert ((wide["share_high"] - wide["share_low"]).mean()) > ((narrow["share_high"] - narrow["share_low"]).mean())  # fewer people, wider intervals

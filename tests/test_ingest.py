@@ -173,3 +173,38 @@ def test_profile_lacking_a_required_column_is_explained(tmp_path):
     bad.write_text("table: employees\ncolumns:\n  hire_dat: {from: X}\n")
     with pytest.raises(IngestError, match="did you mean 'hire_date'"):
         load_profile(bad)
+
+
+# ------------------------------------------------------------------ combining per-file parts
+
+
+def _survey_part(path, file, rows):
+    """A canonical-shaped survey part: rows of (response_id, item_id, source_row)."""
+    frame = pl.DataFrame(
+        {"response_id": [r[0] for r in rows], "item_id": [r[1] for r in rows], "value": [3] * len(rows), "source_file": [file] * len(rows), "source_row": [r[2] for r in rows]},
+        schema={"response_id": pl.String, "item_id": pl.String, "value": pl.Int64, "source_file": pl.String, "source_row": pl.Int64},
+    )
+    frame.write_parquet(path)
+    return path
+
+
+def test_combine_parts_streams_parts_in_path_order_and_rows_in_source_order(tmp_path):
+    from analysis.ingest import combine_parts
+
+    b = _survey_part(tmp_path / "b.parquet", "b.csv", [("R1", "Q1", 2), ("R1", "Q2", 3)])
+    a = _survey_part(tmp_path / "a.parquet", "a.csv", [("R9", "Q1", 2), ("R2", "Q1", 3), ("R1", "Q3", 4)])  # R1 shared, keys not
+    rows = combine_parts([b, a], None, tmp_path / "out.parquet")
+    out = pl.read_parquet(tmp_path / "out.parquet")
+    assert rows == out.height == 5
+    assert out.select("source_file", "source_row").rows() == [("a.csv", 2), ("a.csv", 3), ("a.csv", 4), ("b.csv", 2), ("b.csv", 3)]
+    again = combine_parts([a, b], None, tmp_path / "again.parquet")
+    assert again == 5 and pl.read_parquet(tmp_path / "again.parquet").equals(out)
+
+
+def test_combine_parts_names_the_first_row_of_a_key_exported_twice(tmp_path):
+    from analysis.ingest import combine_parts
+
+    a = _survey_part(tmp_path / "a.parquet", "exports/a.csv", [("R1", "Q1", 2), ("R2", "Q1", 3), ("R2", "Q2", 4)])
+    b = _survey_part(tmp_path / "b.parquet", "exports/b.csv", [("R5", "Q1", 2), ("R2", "Q2", 7)])
+    with pytest.raises(IngestError, match=r"^exports/a\.csv: row 4: response_id R2, item_id Q2 appears in more than one export \(exports/a\.csv, exports/b\.csv\)$"):
+        combine_parts([a, b], None, tmp_path / "out.parquet")

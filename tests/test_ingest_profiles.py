@@ -264,3 +264,24 @@ def test_custom_codebook_from_config(catalogue, tmp_path):
     result = ingest_file(path, prof, key=KEY, survey_items=catalogue, codebooks=books, max_reject_share=0.0)
     assert result.table.select("item_id", "value").rows() == [("Q01", 5)]
     assert result.stats["answers_not_applicable"] == 1
+
+
+def test_parquet_survey_profiles_ingest_what_retain_synth_writes_as_parquet(tmp_path):
+    """`retain synth --survey-format parquet` exports ingest with the shipped *_parquet profiles
+    into the same canonical answers as the same organisation's CSV exports with the CSV profiles."""
+    from analysis.synth import SynthConfig, generate
+
+    canonical = {}
+    for fmt, profiles in (("csv", ("qualtrics_wide", "pulse_long_pl")), ("parquet", ("qualtrics_wide_parquet", "pulse_long_pl_parquet"))):
+        out = tmp_path / fmt
+        generate(SynthConfig(employees=120, teams=3, quarters=2, survey_format=fmt), out)
+        items = ingest_file(out / "survey_items.csv", profile("survey_items"), key=KEY).table
+        parts = []
+        for path in sorted((out / "surveys").iterdir()):
+            assert path.suffix == f".{fmt}"
+            result = ingest_file(path, profile(profiles[0] if "_wide_" in path.name else profiles[1]), key=KEY, survey_items=items)
+            assert result.stats["rows_read"] == result.stats["rows_accepted"] + result.stats["rows_rejected"]
+            parts.append(result.table.drop("source_file", "source_row"))  # Qualtrics CSVs have three header rows, Parquet one
+        canonical[fmt] = pl.concat(parts).sort("response_id", "item_id")
+    assert canonical["parquet"].height > 1000
+    assert canonical["parquet"].equals(canonical["csv"])

@@ -169,6 +169,11 @@ def test_manifests_validate_and_cover_every_file(runs):
     written = set(result_files(runs.a)) - NOT_IN_MANIFEST
     assert written - set(outputs) == set(), "files under results/ the manifest does not cover"
     assert [p for p, e in outputs.items() if not e["rule"]] == []
+    # script: rules pass the hash of the code they run as a param (analysis.pipeline.rule_code)
+    assert [p for p, e in outputs.items() if not e["code_sha256"]] == [], "every output names the code that wrote it"
+    assert not [p for p, e in outputs.items() if any("code-sha256:" in str(v) for v in e["params"])]
+    turnover, engagement = outputs["results/tables/turnover.parquet"], outputs["results/tables/engagement.parquet"]
+    assert turnover["code_sha256"] == outputs["results/tables/cost.parquet"]["code_sha256"] != engagement["code_sha256"]
     for path, e in outputs.items():
         assert set(e["inputs"]) <= set(outputs) | set(inputs), f"{path}: inputs outside the manifest"
     assert {e["kind"] for e in inputs.values()} >= {"export", "profile", "template"}

@@ -336,3 +336,48 @@ def test_tier_cutoffs_must_increase(organisations):
     bad = CONFIG | {"retention": CONFIG["retention"] | {"tier_cutoffs": [4.0, 3.0]}}
     with pytest.raises(ValueError, match="retention.tier_cutoffs"):
         survival.build(canonical["employees"], canonical["responses"], canonical["items"], bad)
+
+
+# ------------------------------------------------------------------ the models' people sample (retention.max_people)
+
+
+def test_people_sample_is_deterministic_order_free_and_exact():
+    from analysis.sampling import sample_key, sample_people
+
+    keys = pl.Series("employee_key", [f"k{i:05d}" for i in range(2000)])
+    assert sample_people(keys, None, 1) is None and sample_people(keys, 2000, 1) is None  # at or below the cap: everyone
+    kept = sample_people(keys, 300, 7)
+    assert kept.len() == 300 and kept.is_sorted() and kept.is_unique().all() and kept.is_in(keys.implode()).all()
+    shuffled = pl.concat([keys, keys]).sample(fraction=1.0, shuffle=True, seed=3)  # repeats and row order do not matter
+    assert sample_people(shuffled, 300, 7).to_list() == kept.to_list()
+    assert sample_people(keys, 300, 8).to_list() != kept.to_list()  # the seed matters
+    assert sample_key("k00001", 7) == int.from_bytes(__import__("hashlib").sha256(b"7\x1fk00001").digest()[:8], "big")  # stable across runs and machines
+    with pytest.raises(ValueError, match="no seed"):
+        sample_people(keys, 300, None)
+
+
+def test_models_use_the_people_sample_above_the_cap_and_everyone_below(organisations):
+    canonical, full = organisations[SEEDS[0]]
+    linked = full["cox_hazard_ratios"]["eligible_people"].unique().to_list()
+    assert len(linked) == 1 and linked[0] > 1500
+    people = linked[0]
+    for name in survival.SAMPLED_TABLES:  # below the cap (CONFIG has none): everyone, and the tables say so
+        assert full[name]["sample_people"].unique().to_list() == [people], name
+    uncapped = survival.build(canonical["employees"], canonical["responses"], canonical["items"], CONFIG | {"retention": CONFIG["retention"] | {"max_people": people, "seed": 1}})
+    for name in survival.TABLE_NAMES:
+        assert_frame_equal(uncapped[name], full[name])
+    capped_config = CONFIG | {"retention": CONFIG["retention"] | {"max_people": 800, "seed": 1}}
+    capped = survival.build(canonical["employees"], canonical["responses"], canonical["items"], capped_config)
+    again = survival.build(canonical["employees"], canonical["responses"], canonical["items"], capped_config)
+    for name in survival.TABLE_NAMES:
+        assert_frame_equal(capped[name], again[name])  # the same sample on every rerun
+        assert capped[name].schema == pl.Schema(survival.SCHEMAS[name]), name
+    for name in ("km_curves", "competing_risks_cif", "km_logrank", "team_panel"):
+        assert_frame_equal(capped[name], full[name])  # curves, tests and the panel use everyone
+    tv = hr(capped["cox_hazard_ratios"], model="time_varying", driver="mission")
+    tv_full = hr(full["cox_hazard_ratios"], model="time_varying", driver="mission")
+    assert tv["sample_people"] == 800 and tv["eligible_people"] == people
+    assert 800 <= tv["n_subjects"] < tv_full["n_subjects"]  # spells of 800 people (a rehire is a second spell)
+    assert tv["hr_high"] - tv["hr_low"] > tv_full["hr_high"] - tv_full["hr_low"]  # fewer people, wider interval
+    odds = capped["exit12_odds_ratios"]
+    assert odds["sample_people"].unique().to_list() == [800] and (odds["n_subjects"] < hr(full["exit12_odds_ratios"], model="engagement")["n_subjects"]).all()

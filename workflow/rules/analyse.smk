@@ -17,14 +17,41 @@ rule compute_turnover:
             category="Tables",
             labels={"table": "cost"},
         ),
+    params:
+        code=rule_code("compute_turnover"),
     threads: 2
     resources:
         mem_mb=8000,
         runtime=60,
     log:
         "logs/compute_turnover/turnover.log",
-    run:
-        pipeline.run_logged(log[0], pipeline.turnover, input, output, config)
+    script:
+        RUN_RULE
+
+
+rule count_engagement:
+    # One slice of the answers (config partition:, docs/cluster.md): integer counts per wave, team
+    # and driver, summed by compute_engagement. Unpartitioned, one slice ("all_all") counts everything.
+    input:
+        responses="results/canonical/survey_responses.parquet",
+        catalogue="results/canonical/survey_items.parquet",
+        employees="results/canonical/employees.parquet",
+    output:
+        **{kind: temp(path) for kind, path in pipeline.engagement_partial_outputs("{part}").items()},
+    params:
+        code=rule_code("count_engagement"),
+        slice=lambda wildcards: pipeline.engagement_slices(config)[wildcards.part],
+        favourable_min=config["survey"]["favourable_min"],
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    log:
+        "logs/count_engagement/{part}.log",
+    wildcard_constraints:
+        part=pipeline.one_of(list(pipeline.engagement_slices(config))),
+    script:
+        RUN_RULE
 
 
 rule compute_engagement:
@@ -32,6 +59,7 @@ rule compute_engagement:
         responses="results/canonical/survey_responses.parquet",
         catalogue="results/canonical/survey_items.parquet",
         employees="results/canonical/employees.parquet",
+        partials=pipeline.engagement_partial_files(config),
     output:
         engagement=report(
             "results/tables/engagement.parquet",
@@ -63,14 +91,16 @@ rule compute_engagement:
             category="Tables",
             labels={"table": "engagement_change"},
         ),
+    params:
+        code=rule_code("compute_engagement"),
     threads: 2
     resources:
         mem_mb=8000,
         runtime=60,
     log:
         "logs/compute_engagement/engagement.log",
-    run:
-        pipeline.run_logged(log[0], pipeline.engagement, input, output, config)
+    script:
+        RUN_RULE
 
 
 rule collect_numbers:
@@ -80,14 +110,15 @@ rule collect_numbers:
     output:
         numbers="results/numbers/{quarter}.json",
     params:
+        code=rule_code("collect_numbers"),
         numbers=pipeline.exhibit_params(config, "quarterly"),
     resources:
         mem_mb=2000,
         runtime=10,
     log:
         "logs/collect_numbers/{quarter}.log",
-    run:
-        pipeline.run_logged(log[0], pipeline.numbers, input, output, config, wildcards.quarter)
+    script:
+        RUN_RULE
 
 
 rule evaluate_programmes:
@@ -124,15 +155,15 @@ rule evaluate_programmes:
             category="Tables",
             labels={"table": "programme_savings"},
         ),
+    params:
+        code=rule_code("evaluate_programmes"),
     resources:
         mem_mb=8000,
         runtime=60,
     log:
         "logs/evaluate_programmes/programmes.log",
-    run:
-        from analysis import programmes
-
-        pipeline.run_logged(log[0], programmes.run_rule, input, output, config)
+    script:
+        RUN_RULE
 
 
 rule fit_survival:
@@ -184,6 +215,7 @@ rule fit_survival:
             labels={"table": "team_panel"},
         ),
     params:
+        code=rule_code("fit_survival"),
         retention=config["retention"],
         period=config["period"],
         min_group_size=config["privacy"]["min_group_size"],
@@ -192,10 +224,8 @@ rule fit_survival:
         runtime=120,
     log:
         "logs/fit_survival/survival.log",
-    run:
-        from analysis import survival
-
-        pipeline.run_logged(log[0], survival.run_rule, input, output, config)
+    script:
+        RUN_RULE
 
 
 rule rank_drivers:
@@ -210,12 +240,12 @@ rule rank_drivers:
             category="Tables",
             labels={"table": "driver_importance"},
         ),
+    params:
+        code=rule_code("rank_drivers"),
     resources:
         mem_mb=8000,
         runtime=120,
     log:
         "logs/rank_drivers/drivers.log",
-    run:
-        from analysis import drivers
-
-        pipeline.run_logged(log[0], drivers.run_rule, input, output, config)
+    script:
+        RUN_RULE

@@ -16,13 +16,15 @@ rule write_build_manifest:
             category="Audit",
             labels={"file": "build manifest"},
         ),
+    params:
+        code=rule_code("write_build_manifest"),
     resources:
         mem_mb=2000,
         runtime=30,
     log:
         "logs/write_build_manifest/build_manifest.log",
-    run:
-        pipeline.run_logged(log[0], pipeline.build_manifest, input, output, config)
+    script:
+        RUN_RULE
 
 
 rule write_manifest:
@@ -39,10 +41,12 @@ rule write_manifest:
             category="Audit",
             labels={"file": "run manifest"},
         ),
+    params:
+        code=rule_code("write_manifest"),
     resources:
         mem_mb=2000,
         runtime=30,
     log:
         "logs/write_manifest/manifest.log",
-    run:
-        pipeline.run_logged(log[0], pipeline.manifest, input, output, config)
+    script:
+        RUN_RULE

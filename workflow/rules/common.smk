@@ -1,5 +1,6 @@
 # Config validation and the helpers rules use to name their inputs.
 import mimetypes
+import os
 
 from analysis import pipeline
 
@@ -8,6 +9,14 @@ pipeline.validate_config(config)
 SURVEY_SOURCES = pipeline.survey_sources(config)
 QUARTERS = pipeline.report_quarters(config)
 TABLES = pipeline.TABLES
+# Every rule is a `script:` rule running this one script (relative to rules/): it calls the rule's
+# function (analysis/pipeline.py, RULES) in one Python process, without re-parsing the workflow.
+RUN_RULE = "../scripts/run_rule.py"
+
+
+def rule_code(rule):
+    """The `code` param of a rule: the hash of the code its jobs run (pipeline.rule_code)."""
+    return pipeline.rule_code(rule, os.path.join(workflow.basedir, "scripts", "run_rule.py"))
 
 
 wildcard_constraints:

@@ -10,14 +10,15 @@ rule build_figures:
     output:
         **reported_exhibits("quarterly", "{quarter}"),
     params:
+        code=rule_code("build_figures"),
         exhibits=pipeline.exhibit_params(config, "quarterly"),
     resources:
         mem_mb=4000,
         runtime=20,
     log:
         "logs/build_figures/{quarter}.log",
-    run:
-        pipeline.run_logged(log[0], pipeline.figures, input, output, config, wildcards.quarter)
+    script:
+        RUN_RULE
 
 
 rule build_research_figures:
@@ -27,11 +28,12 @@ rule build_research_figures:
     output:
         **reported_exhibits("research", pipeline.research_label()),
     params:
+        code=rule_code("build_research_figures"),
         exhibits=pipeline.exhibit_params(config, "research"),
     resources:
         mem_mb=4000,
         runtime=20,
     log:
         "logs/build_research_figures/research.log",
-    run:
-        pipeline.run_logged(log[0], pipeline.research_figures, input, output, config)
+    script:
+        RUN_RULE

@@ -14,6 +14,8 @@ rule ingest_table:
         table="results/canonical/{table}.parquet",
         rejects="results/rejects/{table}.csv",
         stats="results/ingest/{table}.json",
+    params:
+        code=rule_code("ingest_table"),
     resources:
         mem_mb=4000,
         runtime=30,
@@ -21,8 +23,8 @@ rule ingest_table:
         "logs/ingest_table/{table}.log",
     wildcard_constraints:
         table=pipeline.one_of(pipeline.single_tables(config)),
-    run:
-        pipeline.run_logged(log[0], pipeline.ingest, input, output, config)
+    script:
+        RUN_RULE
 
 
 rule ingest_survey:
@@ -35,13 +37,15 @@ rule ingest_survey:
         table="results/canonical/parts/survey_responses/{source}.parquet",
         rejects="results/rejects/{source}.csv",
         stats="results/ingest/{source}.json",
+    params:
+        code=rule_code("ingest_survey"),
     resources:
         mem_mb=4000,
         runtime=30,
     log:
         "logs/ingest_survey/{source}.log",
-    run:
-        pipeline.run_logged(log[0], pipeline.ingest, input, output, config)
+    script:
+        RUN_RULE
 
 
 rule ingest_part:
@@ -53,6 +57,8 @@ rule ingest_part:
         table="results/canonical/parts/{part}.parquet",
         rejects="results/rejects/{part}.csv",
         stats="results/ingest/{part}.json",
+    params:
+        code=rule_code("ingest_part"),
     resources:
         mem_mb=4000,
         runtime=30,
@@ -60,8 +66,8 @@ rule ingest_part:
         "logs/ingest_part/{part}.log",
     wildcard_constraints:
         part=pipeline.one_of(list(INGEST.parts)),
-    run:
-        pipeline.run_logged(log[0], pipeline.ingest, input, output, config)
+    script:
+        RUN_RULE
 
 
 rule combine_surveys:
@@ -69,13 +75,15 @@ rule combine_surveys:
         parts=expand("results/canonical/parts/survey_responses/{source}.parquet", source=sorted(SURVEY_SOURCES)),
     output:
         table="results/canonical/survey_responses.parquet",
+    params:
+        code=rule_code("combine_surveys"),
     resources:
         mem_mb=8000,
         runtime=30,
     log:
         "logs/combine_surveys/combine.log",
-    run:
-        pipeline.run_logged(log[0], pipeline.combine, input, output)
+    script:
+        RUN_RULE
 
 
 rule combine_parts:
@@ -83,6 +91,8 @@ rule combine_parts:
         parts=INGEST.parts_of_table,
     output:
         table="results/canonical/{table}.parquet",
+    params:
+        code=rule_code("combine_parts"),
     resources:
         mem_mb=8000,
         runtime=30,
@@ -90,8 +100,8 @@ rule combine_parts:
         "logs/combine_parts/{table}.log",
     wildcard_constraints:
         table=pipeline.one_of(pipeline.part_tables(config)),
-    run:
-        pipeline.run_logged(log[0], pipeline.combine, input, output)
+    script:
+        RUN_RULE
 
 
 rule write_ingest_manifest:
@@ -99,10 +109,12 @@ rule write_ingest_manifest:
         stats=pipeline.ingest_stats_files(config),
     output:
         manifest="results/ingest/manifest.json",
+    params:
+        code=rule_code("write_ingest_manifest"),
     resources:
         mem_mb=2000,
         runtime=10,
     log:
         "logs/write_ingest_manifest/manifest.log",
-    run:
-        pipeline.run_logged(log[0], pipeline.ingest_manifest, input, output)
+    script:
+        RUN_RULE

@@ -13,6 +13,7 @@ rule render_quarterly:
         **pipeline.quarterly_outputs(config, "{quarter}"),
         render_record="results/reports/{quarter}/render.json",
     params:
+        code=rule_code("render_quarterly"),
         engine=config["report"]["engine"],
         formats=config["report"]["formats"],
         language=config["report"].get("language", "en"),
@@ -22,8 +23,8 @@ rule render_quarterly:
         runtime=30,
     log:
         "logs/render_quarterly/{quarter}.log",
-    run:
-        pipeline.run_logged(log[0], pipeline.render_quarterly, input, output, config, wildcards.quarter)
+    script:
+        RUN_RULE
 
 
 rule render_research:
@@ -36,6 +37,7 @@ rule render_research:
         **pipeline.research_outputs(),
         render_record="results/reports/research.render.json",
     params:
+        code=rule_code("render_research"),
         engine=config["report"]["engine"],
         language=config["report"].get("language", "en"),
         organisation=config["organisation"],
@@ -45,5 +47,5 @@ rule render_research:
         runtime=30,
     log:
         "logs/render_research/research.log",
-    run:
-        pipeline.run_logged(log[0], pipeline.render_research, input, output, config)
+    script:
+        RUN_RULE
