@@ -39,6 +39,7 @@ SIGNED2 = {"kind": "score", "digits": 2}
 PVALUE = {"kind": "pvalue", "relation": True}  # printed after "p": "= 0.179" or "below 0.001"
 ALPHA = 0.05  # the reports' 95% intervals; also the level of the log-rank and pre-trend readings
 PROGRAMMES = ("mission", "recognition", "worklife")  # the programme types the quarterly report has a subsection for
+IMPORTANCE_OUTCOMES = {"intent_to_stay": "intent", "voluntary_exit_12m": "exit"}  # driver_importance outcome -> number name stem
 HR_MODEL = "time_varying"  # the Cox model the quarterly report shows (the others are sensitivity checks)
 
 
@@ -107,6 +108,14 @@ def km_reading(p: float | None, low_tier: float | None, high_tier: float | None)
     if p < ALPHA and low_tier > high_tier:
         return "more-engaged-leave-sooner"
     return "no-clear-difference"
+
+
+def sample_reading(sample: int | None, eligible: int | None) -> str | None:
+    """Were the models fitted on a random sample? 'sampled' when fewer people than were eligible,
+    'everyone' otherwise; None when the table does not say (no model was fitted)."""
+    if sample is None or eligible is None:
+        return None
+    return "sampled" if sample < eligible else "everyone"
 
 
 def km_horizon_day(km_curves: pl.DataFrame, horizon_days: int) -> int | None:
@@ -378,6 +387,11 @@ def build_numbers(tables: dict[str, str], quarter: str, config: dict) -> list[di
     # --- engagement and retention (survival tables: the whole period, not one quarter)
     if "km_curves" in tables:
         _retention_numbers(reg, tables, config)
+        _sample_numbers(reg, tables["cox_hazard_ratios"], "models", {}, "sample_people", "Survival models (Cox, 12-month exit, competing risks)")
+    if "driver_importance" in tables:
+        for outcome, stem in IMPORTANCE_OUTCOMES.items():
+            where = {"level": "organisation", "outcome": outcome}
+            _sample_numbers(reg, tables["driver_importance"], f"importance-{stem}", where, "people", f"Driver importance for {outcome}")
 
     # --- programmes (difference-in-differences over the whole period), one set per programme type
     if "programme_effects" in tables:
@@ -438,6 +452,23 @@ def _retention_numbers(reg: Registry, tables: dict[str, str], config: dict) -> N
         reg.add(f"hr-strongest{suffix}", label, top.get(col), DECIMAL2, "ratio per point", tc, where, col, subject=driver)
     clear = cox.filter((pl.col("model") == HR_MODEL) & (pl.col("hr_high") < 1)).height
     reg.add("hr-drivers-lower", "Drivers whose whole hazard-ratio interval is below 1", clear, INT, "drivers", tc, cox_filter, "hr_high", derivation="count(hr_high < 1)")
+
+
+def _sample_numbers(reg: Registry, table: str, name: str, where: dict[str, Any], column: str, what: str) -> None:
+    """The people a model was fitted on (`column`) against those eligible, and whether that was a
+    random sample (retention.max_people, drivers.max_people). Every row of the filter carries the
+    same two counts (the sample is drawn once per model family); the maximum skips marker rows.
+    Tables written before sampling existed lack the columns: the numbers are then missing."""
+    frame = pl.read_parquet(table)
+    rows = frame.filter(pl.all_horizontal([pl.col(k) == v for k, v in where.items()])) if where else frame
+    counts = {c: (int(rows[c].max()) if c in rows.columns and rows[c].null_count() < rows.height else None) for c in (column, "eligible_people")}
+    reg.add(f"{name}-people", f"{what}: people the models were fitted on", counts[column], INT, "people", table, where, column, derivation=f"max({column})")
+    reg.add(f"{name}-eligible-people", f"{what}: people eligible", counts["eligible_people"], INT, "people", table, where, "eligible_people", derivation="max(eligible_people)")
+    reg.add(
+        f"{name}-sample-reading", f"{what}: fitted on a random sample?", sample_reading(counts[column], counts["eligible_people"]),
+        {"kind": "category", "group": "sample"}, "category", table, where, f"{column}, eligible_people",
+        derivation=f"sample_reading(max({column}), max(eligible_people))",
+    )  # fmt: skip
 
 
 def _programme_numbers(reg: Registry, tables: dict[str, str], programme: str, money: dict[str, Any], config: dict) -> None:

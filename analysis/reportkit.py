@@ -151,6 +151,19 @@ class Report:
                 values[placeholder] = self.num(name)
         return self.t(key, **values)
 
+    def sample_note(self, name: str, sampled: str, everyone: str | None = None, /, **names: Any) -> str:
+        """The sentence saying whether a model family was fitted on a random sample of people, from
+        the numbers `<name>-people`, `<name>-eligible-people` and `<name>-sample-reading`
+        (analysis/numbers.py): catalogue key `sampled` ({sample} of {eligible}) when it was,
+        `everyone` ({eligible}) when it was not, and "" when there is no such sentence or the numbers
+        are missing (no model fitted, or tables from before sampling). `names` as in `say`."""
+        reading = self.value(f"{name}-sample-reading") if self.has(f"{name}-sample-reading") else None
+        if reading == "sampled":
+            return self.say(sampled, sample=f"{name}-people", eligible=f"{name}-eligible-people", **names)
+        if reading == "everyone" and everyone is not None:
+            return self.say(everyone, eligible=f"{name}-eligible-people", **names)
+        return ""
+
     # ------------------------------------------------------------ page furniture
 
     def head(self, wide: bool = False) -> None:

@@ -143,13 +143,16 @@ def respondent_scores(responses: pl.LazyFrame, items: pl.LazyFrame) -> pl.LazyFr
     """One row per response: its keys and the mean score of each Likert driver (null if unanswered)."""
     likert = items.filter(pl.col("scale") == "likert5").select("item_id", "driver")
     answered = responses.join(likert, on="item_id").filter(pl.col("score").is_not_null())
-    # Plain aggregations per (response, driver), then one join per driver: the streaming engine
-    # runs these in bounded memory (a filter inside the aggregation would hold every answer:
-    # 11 GB instead of 6 GB for 80 million answers).
-    means = answered.group_by("response_id", "driver").agg(pl.col("score").cast(pl.Float64).mean())
-    scores = answered.group_by("response_id").agg(pl.col("employee_key", "team", "response_date", "wave", "quarter").first())
-    for d in SCORES:
-        scores = scores.join(means.filter(pl.col("driver") == d).select("response_id", pl.col("score").alias(d)), on="response_id", how="left")
+    # One group_by over the answers: each driver's mean is the mean of a column that holds the
+    # score on that driver's answers and null elsewhere (mean skips nulls, so a driver without an
+    # answer gets null). A plain aggregation of a computed column, not a filter inside the
+    # aggregation (which would hold every answer in the streaming engine: 11 GB instead of 6 GB for
+    # 80 million answers); half the time of one group_by per (response, driver) and a join per driver.
+    score = pl.col("score").cast(pl.Float64)
+    scores = answered.group_by("response_id").agg(
+        pl.col("employee_key", "team", "response_date", "wave", "quarter").first(),
+        *(pl.when(pl.col("driver") == d).then(score).mean().alias(d) for d in SCORES),
+    )
     return scores.sort("response_id")  # group_by returns groups in any order; later sums must not depend on it
 
 

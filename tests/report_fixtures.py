@@ -32,6 +32,11 @@ CONFIG: dict[str, Any] = {
 # Each programme's headline effect on voluntary turnover (share per year) and its 95% interval: by default one
 # clear reduction, one interval that includes zero and one clear increase, so every reading is exercised.
 PROGRAMME_EFFECTS = {"mission": (-0.12, -0.2, -0.04), "recognition": (-0.05, -0.15, 0.05), "worklife": (0.08, 0.02, 0.14)}
+# People the models were fitted on and people eligible (sample_people/eligible_people of the survival model tables,
+# people/eligible_people per driver_importance outcome). By default everyone, as on the demo (below the caps);
+# SAMPLED is a run above retention.max_people and drivers.max_people.
+SAMPLES = {"models": (130, 130), "intent_to_stay": (120, 120), "voluntary_exit_12m": (120, 120)}
+SAMPLED = {"models": (130, 2600), "intent_to_stay": (120, 900), "voluntary_exit_12m": (110, 880)}
 
 
 def _hidden(team: str) -> str | None:
@@ -201,22 +206,28 @@ def _hr_row(driver: str, hr: float, width: float, **extra: Any) -> dict:
             "n_subjects": 130, "n_events": 40, **extra}  # fmt: skip
 
 
-def cox_hazard_ratios() -> pl.DataFrame:
+def _sample(samples: dict[str, tuple[int, int]] | None, key: str = "models") -> dict[str, int]:
+    sample, eligible = (samples or SAMPLES)[key]
+    return {"sample_people": sample, "eligible_people": eligible}
+
+
+def cox_hazard_ratios(samples: dict[str, tuple[int, int]] | None = None) -> pl.DataFrame:
     from analysis.survival import SCHEMAS
 
     drivers = DRIVERS[:6]
     rows = []
     for model, shift in (("time_varying", 0.0), ("time_varying_calibrated", -0.05), ("first_response", 0.03)):
         for k, driver in enumerate(drivers):
-            rows.append({"model": model, **_hr_row(driver, 0.7 + 0.06 * k + shift, 0.12), "ph_test_p": 0.2 + 0.1 * k})
+            rows.append({"model": model, **_hr_row(driver, 0.7 + 0.06 * k + shift, 0.12), "ph_test_p": 0.2 + 0.1 * k, **_sample(samples)})
     return _frame(rows, SCHEMAS["cox_hazard_ratios"])
 
 
-def competing_risks_hr() -> pl.DataFrame:
+def competing_risks_hr(samples: dict[str, tuple[int, int]] | None = None) -> pl.DataFrame:
     from analysis.survival import SCHEMAS
 
     rows = [{"cause": "voluntary", "model": "engagement", **_hr_row("engagement", 0.66, 0.15)}, {"cause": "involuntary", "model": "engagement", **_hr_row("engagement", 0.95, 0.3)}]
     rows += [{"cause": "voluntary", "model": "drivers", **_hr_row(d, 0.8 + 0.02 * k, 0.12)} for k, d in enumerate(DRIVERS[:6])]
+    rows = [row | _sample(samples) for row in rows]
     return _frame(rows, SCHEMAS["competing_risks_hr"])
 
 
@@ -232,11 +243,11 @@ def competing_risks_cif() -> pl.DataFrame:
     return _frame(rows, SCHEMAS["competing_risks_cif"])
 
 
-def exit12_odds_ratios() -> pl.DataFrame:
+def exit12_odds_ratios(samples: dict[str, tuple[int, int]] | None = None) -> pl.DataFrame:
     from analysis.survival import SCHEMAS
 
     rows = [{"model": "engagement", "horizon_days": 365, "driver": "engagement", "log_or": -0.5, "se": 0.1, "odds_ratio": 0.61, "or_low": 0.5, "or_high": 0.74, "p": 0.001,
-             "n_responses": 300, "n_subjects": 120, "n_events": 40, "n_clusters": 4}]  # fmt: skip
+             "n_responses": 300, "n_subjects": 120, "n_events": 40, "n_clusters": 4, **_sample(samples)}]  # fmt: skip
     return _frame(rows, SCHEMAS["exit12_odds_ratios"])
 
 
@@ -247,18 +258,19 @@ def team_panel() -> pl.DataFrame:
     return _frame(rows, SCHEMAS["team_panel"])
 
 
-def driver_importance() -> pl.DataFrame:
+def driver_importance(samples: dict[str, tuple[int, int]] | None = None) -> pl.DataFrame:
     rows = []
     for outcome in ("intent_to_stay", "voluntary_exit_12m"):
+        people, eligible = (samples or SAMPLES)[outcome]
         for k, driver in enumerate(DRIVERS[:6]):
             share = (6 - k) / 21
             rows.append({"level": "organisation", "outcome": outcome, "driver": driver, "share": share, "share_low": share * 0.8, "share_high": share * 1.2, "rank": k + 1,
                          "rank_low": max(1, k), "rank_high": min(6, k + 2), "p_top": 0.7 if k == 0 else 0.06, "r2_part": share * 0.3, "r2_total": 0.3, "r2_total_low": 0.25,
-                         "r2_total_high": 0.35, "r2_kind": "ols" if outcome == "intent_to_stay" else "mcfadden", "n": 300, "people": 120,
+                         "r2_total_high": 0.35, "r2_kind": "ols" if outcome == "intent_to_stay" else "mcfadden", "n": 300, "people": people, "eligible_people": eligible,
                          "events": None if outcome == "intent_to_stay" else 40, "first_wave": WAVES["2026Q2"], "last_wave": WAVES["2026Q3"], "bootstrap_reps": 50})  # fmt: skip
     schema = {"level": pl.String, "site": pl.String, "team": pl.String, "outcome": pl.String, "driver": pl.String, **{c: pl.Float64 for c in ("share", "share_low", "share_high")},
               **{c: pl.Int32 for c in ("rank", "rank_low", "rank_high")}, "p_top": pl.Float64, **{c: pl.Float64 for c in ("r2_part", "r2_total", "r2_total_low", "r2_total_high")},
-              "r2_kind": pl.String, "n": pl.Int32, "people": pl.Int32, "events": pl.Int64, "first_wave": pl.Date, "last_wave": pl.Date, "bootstrap_reps": pl.Int32, "suppressed": pl.String}  # fmt: skip
+              "r2_kind": pl.String, "n": pl.Int32, "people": pl.Int32, "eligible_people": pl.Int32, "events": pl.Int64, "first_wave": pl.Date, "last_wave": pl.Date, "bootstrap_reps": pl.Int32, "suppressed": pl.String}  # fmt: skip
     return _frame(rows, schema)
 
 
@@ -319,18 +331,19 @@ def ingest_manifest() -> dict:
     return {"files": files, "rows_read": 800, "rows_accepted": 797, "rows_rejected": 3}
 
 
-def write_tables(root: Path, effects: dict[str, tuple[float, float, float]] | None = None) -> dict[str, str]:
+def write_tables(root: Path, effects: dict[str, tuple[float, float, float]] | None = None, samples: dict[str, tuple[int, int]] | None = None) -> dict[str, str]:
     """Write the tables under root/results/; return name -> path (as the workflow names them).
-    `effects`: each programme's turnover effect and interval (default PROGRAMME_EFFECTS)."""
+    `effects`: each programme's turnover effect and interval (default PROGRAMME_EFFECTS);
+    `samples`: people fitted on and eligible per model family (default SAMPLES: everyone)."""
     effects = PROGRAMME_EFFECTS if effects is None else effects
     tables = root / "results" / "tables"
     tables.mkdir(parents=True, exist_ok=True)
     paths = {}
     frames = (
         ("turnover", turnover()), ("engagement", engagement()), ("enps", enps()), ("response_rates", response_rates()), ("cost", cost()),
-        ("reliability", reliability()), ("km_curves", km_curves()), ("km_logrank", km_logrank()), ("cox_hazard_ratios", cox_hazard_ratios()),
-        ("exit12_odds_ratios", exit12_odds_ratios()), ("competing_risks_cif", competing_risks_cif()), ("competing_risks_hr", competing_risks_hr()),
-        ("team_panel", team_panel()), ("driver_importance", driver_importance()), ("programme_effects", programme_effects(effects)),
+        ("reliability", reliability()), ("km_curves", km_curves()), ("km_logrank", km_logrank()), ("cox_hazard_ratios", cox_hazard_ratios(samples)),
+        ("exit12_odds_ratios", exit12_odds_ratios(samples)), ("competing_risks_cif", competing_risks_cif()), ("competing_risks_hr", competing_risks_hr(samples)),
+        ("team_panel", team_panel()), ("driver_importance", driver_importance(samples)), ("programme_effects", programme_effects(effects)),
         ("programme_event_study", programme_event_study(effects)), ("programme_group_time", programme_group_time(effects)),
         ("programme_savings", programme_savings(effects)),
     )  # fmt: skip
@@ -345,7 +358,9 @@ def write_tables(root: Path, effects: dict[str, tuple[float, float, float]] | No
     return paths
 
 
-def build_results(root: Path, language: str = "en", quarter: str = "2026Q3", effects: dict[str, tuple[float, float, float]] | None = None) -> dict[str, str]:
+def build_results(
+    root: Path, language: str = "en", quarter: str = "2026Q3", effects: dict[str, tuple[float, float, float]] | None = None, samples: dict[str, tuple[int, int]] | None = None
+) -> dict[str, str]:
     """Tables, numbers and every exhibit (quarterly and research) under root/results/."""
     from analysis.exhibits import RESEARCH, build
     from analysis.numbers import build_numbers, write
@@ -357,7 +372,7 @@ def build_results(root: Path, language: str = "en", quarter: str = "2026Q3", eff
     here = os.getcwd()
     os.chdir(root)  # paths as the workflow has them: relative to the run directory
     try:
-        paths = {name: os.path.relpath(path, root) for name, path in write_tables(root, effects).items()}
+        paths = {name: os.path.relpath(path, root) for name, path in write_tables(root, effects, samples).items()}
         write(build_numbers(paths, quarter, config), f"results/numbers/{quarter}.json")
         build("quarterly", quarter, quarter, paths, config, f"results/figures/{quarter}")
         build("research", RESEARCH, quarter, paths, config, f"results/figures/{RESEARCH}")

@@ -127,6 +127,14 @@ def expected_value(record: dict, config: dict, table, workdir):
         else:
             low, high = frame["ci_low"][0], frame["ci_high"][0]
         return "reduced" if high < 0 else "increased" if low > 0 else "no-clear-effect"
+    if derivation.startswith("max("):  # people a model family was fitted on / eligible: the same on every row
+        values = frame[column].drop_nulls() if column in frame.columns else []
+        return int(max(values)) if len(values) else None
+    if derivation.startswith("sample_reading("):  # a random sample only when fewer people than were eligible
+        fitted, eligible = (frame[c].drop_nulls() if c in frame.columns else [] for c in (column.split(", ")[0], "eligible_people"))
+        if not len(fitted) or not len(eligible):
+            return None
+        return "sampled" if max(fitted) < max(eligible) else "everyone"
     if derivation.startswith("pretrend_p < "):
         return "doubt" if frame["pretrend_p"][0] < float(derivation.split("<")[1]) else "no-doubt"
     raise AssertionError(f"{record['id']}: no check for derivation {derivation!r}")
