@@ -38,6 +38,8 @@ __all__ = [
     "simulate",
     "simulate_wave",
     "programme_truth",
+    "survey_items",
+    "extra_survey_items",
     "generate",
     "main",
 ]
@@ -60,6 +62,9 @@ class SynthConfig:
     # Programme types rolled out as usual (same schedule, same interventions.xlsx) but without any
     # effect: a placebo world for checking that an evaluation finds nothing where there is nothing.
     disable_programmes: tuple[str, ...] = ()
+    # Extra Likert items Q22.. (after the comment Q21_TEXT), spread round-robin over DRIVERS: surveys of
+    # ~25 items for benchmarks. 0 (the default) writes exactly the 20-item survey.
+    extra_items: int = 0
 
     def __post_init__(self) -> None:
         if self.employees < 20:
@@ -73,17 +78,26 @@ class SynthConfig:
         unknown = sorted(set(self.disable_programmes) - set(PROGRAMME_TYPES))
         if unknown:
             raise ValueError(f"disable_programmes: unknown programme type(s) {unknown}; known: {list(PROGRAMME_TYPES)}")
+        if isinstance(self.extra_items, bool) or not isinstance(self.extra_items, int):
+            raise TypeError("extra_items must be an integer")
+        if not 0 <= self.extra_items <= MAX_EXTRA_ITEMS:
+            raise ValueError(f"extra_items must be between 0 and {MAX_EXTRA_ITEMS}")
         _parse_quarter(self.start_quarter)
 
     def as_dict(self) -> dict:
-        """The config as written to ground_truth.json (``disable_programmes`` only when used, so the
-        default demo's files do not change)."""
+        """The config as written to ground_truth.json (``disable_programmes`` and ``extra_items`` only
+        when used, so the default demo's files do not change)."""
         d = asdict(self)
         if self.disable_programmes:
             d["disable_programmes"] = sorted(self.disable_programmes)
         else:
             del d["disable_programmes"]
+        if not self.extra_items:
+            del d["extra_items"]
         return d
+
+
+MAX_EXTRA_ITEMS = 60  # Q22..Q81: item ids keep two digits (the long export sorts them as text)
 
 
 DRIVERS = ("mission", "recognition", "worklife", "growth", "autonomy", "manager")
@@ -219,12 +233,26 @@ TRUE_EFFECTS: dict = {
 
 def effective_effects(cfg: SynthConfig) -> dict:
     """The effects a simulation uses: TRUE_EFFECTS, with each type in ``cfg.disable_programmes``
-    switched off (hazard multiplier 1, no driver uplift)."""
-    if not cfg.disable_programmes:
+    switched off (hazard multiplier 1, no driver uplift) and, with ``cfg.extra_items``, the extra
+    items' offsets (0) and drivers added to the survey section."""
+    if not cfg.disable_programmes and not cfg.extra_items:
         return TRUE_EFFECTS
     eff = json.loads(json.dumps(TRUE_EFFECTS))
     for pt in cfg.disable_programmes:
         eff["programmes"][pt].update(hazard_multiplier=1.0, driver_uplift=0.0, disabled=True)
+    if cfg.extra_items:
+        extra = extra_survey_items(cfg.extra_items)
+        sv = eff["survey"]
+        sv["item_offsets"].update({it[0]: 0.0 for it in extra})
+        sv["extra_items"] = {
+            "count": cfg.extra_items,
+            "drivers": {it[0]: it[1] for it in extra},
+            "note": (
+                "synthetic benchmark items Q22.. (SynthConfig.extra_items, --extra-items), round-robin over the six"
+                " drivers: answered like the driver's other Likert items (offset 0, not reverse-scored, same item"
+                " non-response), missing in partial responses"
+            ),
+        }
     return eff
 
 
@@ -398,6 +426,37 @@ SURVEY_ITEMS: tuple[tuple[str, str, bool, str, str, str, str, str, str], ...] = 
      "Jak bardzo prawdopodobne jest, że polecisz nas jako miejsce pracy?"),
 )
 ITEM_IDS = tuple(it[0] for it in SURVEY_ITEMS)
+# Generic texts of the extra benchmark items (--extra-items): language -> (template, driver names)
+_EXTRA_ITEM_TEXT = {
+    "en": ("Additional pulse item {k} on {d} (benchmark).",
+           ("mission", "recognition", "work-life balance", "growth", "autonomy", "manager")),
+    "fr": ("Question supplémentaire {k} sur le thème « {d} » (benchmark).",
+           ("mission", "reconnaissance", "équilibre vie professionnelle-vie privée", "développement", "autonomie",
+            "manager")),
+    "nl": ("Extra pulsvraag {k} over het thema '{d}' (benchmark).",
+           ("missie", "erkenning", "balans werk-privé", "groei", "autonomie", "leidinggevende")),
+    "ru": ("Дополнительный вопрос {k} по теме «{d}» (бенчмарк).",
+           ("миссия", "признание", "баланс работы и личной жизни", "развитие", "автономия", "руководитель")),
+    "pl": ("Dodatkowe pytanie {k} na temat: {d} (benchmark).",
+           ("misja", "uznanie", "równowaga między pracą a życiem prywatnym", "rozwój", "autonomia", "przełożony")),
+}
+
+
+def extra_survey_items(k: int) -> tuple[tuple[str, str, bool, str, str, str, str, str, str], ...]:
+    """The ``k`` extra benchmark items in SURVEY_ITEMS' shape: Q22, Q23, ... (Q21 is the comment
+    Q21_TEXT), driver DRIVERS[i % 6], not reverse-scored, likert5, plainly synthetic texts."""
+    out = []
+    for i in range(k):
+        d = i % len(DRIVERS)
+        n = i // len(DRIVERS) + 1
+        texts = [tpl.format(k=n, d=names[d]) for tpl, names in (_EXTRA_ITEM_TEXT[lang] for lang in LANGS)]
+        out.append((f"Q{22 + i}", DRIVERS[d], False, "likert5", *texts))
+    return tuple(out)
+
+
+def survey_items(cfg: SynthConfig) -> tuple[tuple[str, str, bool, str, str, str, str, str, str], ...]:
+    """The survey's items in answer-column order: SURVEY_ITEMS (Q01..Q20), then the extra items Q22.."""
+    return SURVEY_ITEMS + extra_survey_items(cfg.extra_items)
 LIKERT_EN = ("Strongly disagree", "Disagree", "Neither agree nor disagree", "Agree", "Strongly agree")
 LIKERT_PL = (
     "Zdecydowanie się nie zgadzam",
@@ -1239,7 +1298,9 @@ class SurveyWave:
     date: np.datetime64
     invited: np.ndarray  # spell indices invited
     spell: np.ndarray  # spell index per response (sorted by spell)
-    answers: np.ndarray  # (n, 20) int8: Likert 1..5 (raw, reverse items as answered), eNPS 0..10, -1 missing
+    # (n, 20 + cfg.extra_items) int8, columns in survey_items(cfg) order: Q01..Q19 Likert 1..5 (raw, reverse
+    # items as answered), Q20 eNPS 0..10 (column 19), then the extra Likert items Q22.. (columns 20..); -1 missing
+    answers: np.ndarray
     start: np.ndarray  # datetime64[s]
     duration: np.ndarray  # seconds
     finished: np.ndarray  # bool
@@ -1316,6 +1377,16 @@ def simulate_wave(sim: Simulation, w: int) -> SurveyWave:
         sel = has_c & (lang == li)
         if sel.any():
             comment[sel] = np.array(pool, dtype=object)[np.floor(cu[sel] * len(pool)).astype(np.int64)]
+    K = sim.cfg.extra_items
+    if K:  # drawn after every other draw of the wave, so the 20-item survey is unchanged
+        extra = extra_survey_items(K)
+        col = np.array([DRIVERS.index(it[1]) for it in extra])
+        x_off = np.array([E["item_offsets"].get(it[0], 0.0) for it in extra])
+        x_noise = rng.normal(0, E["item_noise_sd"], (n, K))
+        x = np.clip(_round_half_up(D[:, col] + x_off + x_noise), 1, 5).astype(np.int8)
+        x[rng.random((n, K)) < E["item_nonresponse"]] = -1
+        x[partial] = -1  # the extra items come after Q20: a partial response never reaches them
+        ans = np.concatenate([ans, x], axis=1)
     return SurveyWave(
         wave=w,
         label=sim.quarter_labels[w],
@@ -1352,7 +1423,8 @@ def programme_truth(sim: Simulation) -> dict[str, pl.DataFrame]:
       P(voluntary exit) over the team's at-risk person-months in the quarter;
     - ``driver_score``: team, quarter, intervention, driver, respondents, expected_score and
       expected_score_without: the mean over the wave's respondents of the expected mean score
-      on the items of the programme's driver they answered (canonical score, i.e. after reverse
+      on the items of the programme's driver they answered (including the driver's extra items
+      Q22.. with ``cfg.extra_items``; canonical score, i.e. after reverse
       scoring), where an item's expected score is E[clip(round(latent + offset + noise), 1, 5)]
       with the latent score with and without the type's uplift. Rounding and clipping to 1-5
       make this smaller than the latent uplift.
@@ -1384,17 +1456,18 @@ def programme_truth(sim: Simulation) -> dict[str, pl.DataFrame]:
         )
     sd = sim.effects["survey"]["item_noise_sd"]
     offsets = sim.effects["survey"]["item_offsets"]
+    items = survey_items(sim.cfg)  # the columns of SurveyWave.answers
     scores = []
     for w in range(len(sim.quarter_labels)):
         sw = simulate_wave(sim, w)
         team = sim.spell_team[sw.spell]
         for j, pt in enumerate(PROGRAMME_TYPES):
             driver = sim.effects["programmes"][pt]["driver"]
-            cols = [k for k, it in enumerate(SURVEY_ITEMS) if it[1] == driver]
+            cols = [k for k, it in enumerate(items) if it[1] == driver]
             answered = sw.answers[:, cols] >= 0
             n = answered.sum(axis=1)
             keep = n > 0
-            off = np.array([offsets.get(ITEM_IDS[k], 0.0) for k in cols])
+            off = np.array([offsets.get(items[k][0], 0.0) for k in cols])
             lat1 = sim.drivers[sw.spell, w, DRIVERS.index(driver)][:, None] + off
             lat0 = cf.drivers_without[sw.spell, w, j][:, None] + off
             e1 = (_expected_item_score(lat1, sd) * answered).sum(axis=1)[keep] / n[keep]
@@ -1531,14 +1604,15 @@ def _write_timesheets(sim: Simulation, out: Path) -> int:
     return rows
 
 
-def _write_items(out: Path) -> int:
+def _write_items(out: Path, extra_items: int = 0) -> int:
+    items = SURVEY_ITEMS + extra_survey_items(extra_items)
     buf = io.StringIO()
     wr = csv.writer(buf, lineterminator="\n")
     wr.writerow(["item_id", "driver", "reverse_scored", "scale", "text_en", "text_fr", "text_nl", "text_ru", "text_pl"])
-    for it in SURVEY_ITEMS:
+    for it in items:
         wr.writerow([it[0], it[1], "true" if it[2] else "false", it[3], *it[4:]])
     _write_bytes(out / "survey_items.csv", buf.getvalue().encode("utf-8"))
-    return len(SURVEY_ITEMS)
+    return len(items)
 
 
 WIDE_META = (
@@ -1555,8 +1629,14 @@ WIDE_META = (
     ("UserLanguage", "User Language", '{"ImportId":"userLanguage"}'),
     ("Team", "Team", '{"ImportId":"Team"}'),
 )
-WIDE_COLUMNS = [c[0] for c in WIDE_META] + list(ITEM_IDS) + ["Q21_TEXT"]
+WIDE_COLUMNS = [c[0] for c in WIDE_META] + list(ITEM_IDS) + ["Q21_TEXT"]  # without extra items
 LONG_COLUMNS = ["ID odpowiedzi", "Nr pracownika", "Zespół", "Data wypełnienia", "Pytanie", "Odpowiedź"]
+
+
+def _wide_columns(items: tuple) -> list[str]:
+    """Wide export columns: metadata, the items (Q01..Q20, then any extra items Q22.. before the
+    closing comment, as in the survey flow), Q21_TEXT."""
+    return [c[0] for c in WIDE_META] + [it[0] for it in items] + ["Q21_TEXT"]
 
 
 def _answer_text(codes: np.ndarray, j: int, labels: tuple[str, ...]) -> pl.Series:
@@ -1588,8 +1668,8 @@ def _wide_frame(sim: Simulation, sw: SurveyWave, sel: np.ndarray) -> pl.DataFram
         ),
         "Team": pl.Series(sim.team_names).gather(sim.spell_team[sp]),
     }
-    for j, iid in enumerate(ITEM_IDS):
-        cols[iid] = _answer_text(sw.answers[sel, j], j, LIKERT_EN)
+    for j, it in enumerate(survey_items(sim.cfg)):
+        cols[it[0]] = _answer_text(sw.answers[sel, j], j, LIKERT_EN)
     cols["Q21_TEXT"] = pl.Series(sw.comment[sel].tolist(), dtype=pl.String)
     return pl.DataFrame({k: v.alias(k) for k, v in cols.items()}).sort("ResponseId")
 
@@ -1609,23 +1689,26 @@ def _long_frame(sim: Simulation, sw: SurveyWave, sel: np.ndarray) -> pl.DataFram
     )
     vals = ans[r, j].astype(np.int64)
     lab = pl.Series([str(i) for i in range(11)] + list(LIKERT_PL))
-    code = np.where(j == 19, vals, 11 + vals - 1)
+    code = np.where(j == 19, vals, 11 + vals - 1)  # column 19 is eNPS (Q20), every other column Likert
     df = base[r].with_columns(
-        pl.Series("Pytanie", list(ITEM_IDS)).gather(j),
+        pl.Series("Pytanie", [it[0] for it in survey_items(sim.cfg)]).gather(j),
         lab.gather(code).alias("Odpowiedź"),
     )
     return df.sort(["ID odpowiedzi", "Pytanie"])
 
 
-def _write_wide_csv(df: pl.DataFrame, path: Path) -> None:
+def _write_wide_csv(df: pl.DataFrame, path: Path, extra_items: int = 0) -> None:
+    items = SURVEY_ITEMS + extra_survey_items(extra_items)
+    columns = _wide_columns(items)
+    if df.columns != columns:
+        raise ValueError(f"wide survey frame columns {df.columns} do not match the survey's {columns}")
     buf = io.StringIO()
     wr = csv.writer(buf, lineterminator="\n")
-    item_text = {it[0]: it[4] for it in SURVEY_ITEMS}
-    wr.writerow(WIDE_COLUMNS)
-    wr.writerow([c[1] for c in WIDE_META] + [item_text[i] for i in ITEM_IDS] + [Q21_TEXT_EN])
-    wr.writerow(
-        [c[2] for c in WIDE_META] + ['{"ImportId":"QID%d"}' % (k + 1) for k in range(20)] + ['{"ImportId":"QID21_TEXT"}']
-    )
+    wr.writerow(columns)
+    wr.writerow([c[1] for c in WIDE_META] + [it[4] for it in items] + [Q21_TEXT_EN])
+    # Qn's ImportId is QIDn: QID1..QID20, QID21_TEXT for the comment, QID22.. for the extra items
+    import_ids = [f'{{"ImportId":"QID{int(it[0][1:])}"}}' for it in items]
+    wr.writerow([c[2] for c in WIDE_META] + import_ids + ['{"ImportId":"QID21_TEXT"}'])
     body = io.BytesIO()
     df.write_csv(body, include_header=False, null_value="")
     _write_bytes(path, buf.getvalue().encode("utf-8") + body.getvalue())
@@ -1894,6 +1977,13 @@ def _ground_truth_md(gt: dict) -> str:
       f"({s['response_model']}); realised {r['survey']['response_rate']} over {r['survey']['invited']} invitations.")
     a(f"- Likert items: {s['likert_answer']}; item noise sd {s['item_noise_sd']}; item offsets in ground_truth.json.")
     a(f"- eNPS (Q20): {s['enps_answer']}.")
+    if "extra_items" in s:
+        x = s["extra_items"]
+        by_driver = {d: [i for i, dd in x["drivers"].items() if dd == d] for d in DRIVERS}
+        a(f"- Extra items ({x['count']}): {x['note']} ("
+          + "; ".join(f"{d} {', '.join(ids)}" for d, ids in by_driver.items() if ids)
+          + "). A driver's score (the mean of its items) includes them, so it is a little more reliable than with "
+          "its 2-3 standard items alone.")
     a(f"- Item non-response {s['item_nonresponse']}; partial responses {s['partial_response_rate']} (Finished=False, "
       f"later items missing); free-text comments in {s['comment_rate_wide']} of wide-export responses (ingest drops them).")
     a(f"- Latent drivers: {e['latent_drivers']['formula']}. Engagement: {e['engagement']['formula']}. "
@@ -1969,7 +2059,7 @@ def generate(cfg: SynthConfig, out_dir: Path, progress: Callable[[str], None] | 
     files["hris_roster.csv"] = _write_roster(sim, out)
     say("writing timesheets.csv")
     files["timesheets.csv"] = _write_timesheets(sim, out)
-    files["survey_items.csv"] = _write_items(out)
+    files["survey_items.csv"] = _write_items(out, cfg.extra_items)
     files["interventions.xlsx"] = _write_interventions(sim, out)
     survey_stats = []
     wide_sites = {0, 1}
@@ -1990,7 +2080,7 @@ def generate(cfg: SynthConfig, out_dir: Path, progress: Callable[[str], None] | 
             df = _wide_frame(sim, sw, wide_sel)
             name = f"surveys/pulse_{lab}_wide_en.{ext}"
             if ext == "csv":
-                _write_wide_csv(df, out / name)
+                _write_wide_csv(df, out / name, cfg.extra_items)
             else:
                 df.write_parquet(out / name, statistics=False)
             files[name] = df.height
@@ -2038,6 +2128,11 @@ def build_arg_parser(parser: argparse.ArgumentParser | None = None) -> argparse.
     p.add_argument("--quarters", type=int, default=d.quarters)
     p.add_argument("--survey-format", choices=("csv", "parquet"), default=d.survey_format)
     p.add_argument(
+        "--extra-items", type=int, default=d.extra_items, metavar="K",
+        help=f"extra Likert items Q22.. added to the survey, spread round-robin over the six drivers in DRIVERS "
+        f"order ({', '.join(DRIVERS)}); for benchmarks (0..{MAX_EXTRA_ITEMS}, default {d.extra_items})",
+    )  # fmt: skip
+    p.add_argument(
         "--disable-programme", action="append", choices=PROGRAMME_TYPES, default=[], dest="disable_programmes",
         help="roll this programme type out as usual but without any effect (a placebo world); repeatable",
     )  # fmt: skip
@@ -2054,6 +2149,7 @@ def config_from_args(args: argparse.Namespace) -> SynthConfig:
         quarters=args.quarters,
         survey_format=args.survey_format,
         disable_programmes=tuple(getattr(args, "disable_programmes", ())),
+        extra_items=getattr(args, "extra_items", 0),
     )
 
 
