@@ -30,12 +30,17 @@ import math
 import zlib
 from dataclasses import dataclass
 
+import logging
+
 import numpy as np
 import polars as pl
 
+from analysis.passes import ANSWERS_PER_PASS, quarter_filter, quarter_ranges
 from analysis.privacy import assert_gated, gate, gate_wave_changes
 
 Z = 1.959963984540054  # two-sided 95%
+
+log = logging.getLogger(__name__)
 
 
 def wilson(successes: pl.Expr, n: pl.Expr, z: float = Z) -> tuple[pl.Expr, pl.Expr]:
@@ -106,14 +111,29 @@ def driver_scores(responses: pl.LazyFrame, items: pl.LazyFrame, favourable_min: 
 # ordered, so every partitioning gives the same bytes; one machine runs the same two steps with
 # one slice (`Slice()`), so there is no second implementation to drift.
 
-PARTIAL_KINDS = ("engagement", "enps", "invited", "responded")
+PARTIAL_KINDS = ("engagement", "enps", "invited", "responded", "alpha", "alpha_items", "membership")
 # per kind: the cell keys besides site and team, and the integer statistics summed over slices
 PARTIAL_STATS = {
     "engagement": (["wave", "quarter", "driver"], ["respondents", "scored", "s1", "s2", "favourable_answers", "answers"]),
     "enps": (["wave", "quarter"], ["respondents", "promoters", "detractors"]),
     "invited": (["wave", "quarter"], ["invited"]),
     "responded": (["wave", "quarter"], ["respondents"]),
+    # Cronbach's alpha: per driver, over the responses answering every item of it: n, sum and sum
+    # of squares of the item total; per item the sum and sum of squares (reliability_from_counts)
+    "alpha": (["wave", "quarter", "driver", "n_items"], ["n", "st", "stt"]),
+    "alpha_items": (["wave", "quarter", "driver", "item_id"], ["sx", "sxx"]),
 }
+# membership is not summed: one row per person (employee_key), team and wave with a boolean per
+# Likert driver answered (`answered.<driver>`); slices hold disjoint rows (wave_membership)
+MEMBERSHIP_KEYS = ["wave", "quarter", "employee_key"]
+ANSWERED = "answered."
+
+
+def partial_keys(kind: str) -> list[str]:
+    """The keys of a partial frame, in its sort order."""
+    return [*(MEMBERSHIP_KEYS if kind == "membership" else PARTIAL_STATS[kind][0]), "site", "team"]
+
+
 UNITS = ("site", "team_group")
 
 
@@ -131,14 +151,7 @@ class Slice:
     groups: int = 1
 
     def quarters(self) -> pl.Expr:
-        expr = pl.lit(True)
-        if self.first is not None:
-            expr &= pl.col("quarter") >= self.first
-        if self.last is not None:
-            expr &= pl.col("quarter") <= self.last
-            if self.first is None:  # the first slice also counts answers without a quarter
-                expr |= pl.col("quarter").is_null()
-        return expr
+        return quarter_filter(self.first, self.last)
 
 
 def unit_bucket(name: str | None, groups: int) -> int:
@@ -172,70 +185,158 @@ def likert_scale(items: pl.LazyFrame) -> int:
 
 
 def partial_counts(
-    responses: pl.LazyFrame, items: pl.LazyFrame, employees: pl.LazyFrame, favourable_min: int, part: Slice = Slice()
+    responses: pl.LazyFrame,
+    items: pl.LazyFrame,
+    employees: pl.LazyFrame,
+    favourable_min: int,
+    part: Slice = Slice(),
+    kinds: tuple[str, ...] = PARTIAL_KINDS,
+    in_unit: pl.Expr | None = None,
 ) -> dict[str, pl.LazyFrame]:
-    """Integer sufficient statistics of one slice, per wave, site, team (and driver), for each kind
-    in PARTIAL_KINDS. Sites are the teams' sites (team_sites) for answers and the spells' own sites
-    for the people invited, as the tables define them."""
+    """Integer sufficient statistics of one slice, per wave, site, team (and driver), for each of
+    `kinds` (PARTIAL_KINDS). Sites are the teams' sites (team_sites) for answers and the spells'
+    own sites for the people invited, as the tables define them. One lazy pass over the slice:
+    count_slice runs it in passes of whole quarters, which is what the workflow calls."""
+    unknown = sorted(set(kinds) - set(PARTIAL_KINDS))
+    if unknown:
+        raise ValueError(f"unknown partial kinds {unknown}; known: {list(PARTIAL_KINDS)}")
     sites = team_sites(employees)
-    in_unit = _teams_in_unit(responses, employees, sites, part)
+    if in_unit is None:
+        in_unit = _teams_in_unit(responses, employees, sites, part)
     answers = responses.filter(part.quarters() & in_unit)
-    scale = likert_scale(items)
+    likert = items.filter(pl.col("scale") == "likert5").select("item_id", "driver")
+    frames: dict[str, pl.LazyFrame] = {}
+    if "engagement" in kinds:
+        scale = likert_scale(items)
+        k = pl.col("__answers")
+        scaled = pl.when(k > 0).then(pl.col("__sum") * (pl.lit(scale, pl.Int64) // k))
+        per_response = (
+            answers.join(likert, on="item_id")
+            .group_by("response_id", "team", "wave", "quarter", "driver")
+            .agg(
+                pl.col("score").cast(pl.Int64).sum().alias("__sum"),
+                pl.col("score").count().cast(pl.Int64).alias("__answers"),
+                (pl.col("score") >= favourable_min).sum().cast(pl.Int64).alias("__favourable"),
+            )
+            .join(sites, on="team", how="left")
+        )
+        frames["engagement"] = per_response.group_by("wave", "quarter", "driver", "site", "team").agg(
+            pl.len().cast(pl.Int64).alias("respondents"),
+            (k > 0).sum().cast(pl.Int64).alias("scored"),
+            scaled.sum().alias("s1"),
+            (scaled * scaled).sum().alias("s2"),
+            pl.col("__favourable").sum().alias("favourable_answers"),
+            k.sum().alias("answers"),
+            pl.lit(scale, pl.Int64).alias("scale"),
+        )
+    if "enps" in kinds:
+        frames["enps"] = (
+            answers.join(items.filter(pl.col("scale") == "nps11").select("item_id"), on="item_id")
+            .join(sites, on="team", how="left")
+            .group_by("wave", "quarter", "site", "team")
+            .agg(
+                pl.col("response_id").n_unique().cast(pl.Int64).alias("respondents"),
+                (pl.col("value") >= 9).sum().cast(pl.Int64).alias("promoters"),
+                (pl.col("value") <= 6).sum().cast(pl.Int64).alias("detractors"),
+            )
+        )
+    if "invited" in kinds:
+        # A wave is fielded on its first response date over every team, not only the slice's.
+        waves = responses.filter(part.quarters()).group_by("wave", "quarter").agg(pl.col("response_date").min().alias("fielded"))
+        frames["invited"] = (
+            employees.filter(in_unit)
+            .join(waves, how="cross")
+            .filter((pl.col("hire_date") <= pl.col("fielded")) & (pl.col("exit_date").is_null() | (pl.col("exit_date") >= pl.col("fielded"))))
+            .group_by("wave", "quarter", "site", "team")
+            .agg(pl.len().cast(pl.Int64).alias("invited"))
+        )
+    if "responded" in kinds:
+        frames["responded"] = (
+            answers.select("wave", "quarter", "team", "response_id")
+            .unique()
+            .join(sites, on="team", how="left")
+            .group_by("wave", "quarter", "site", "team")
+            .agg(pl.len().cast(pl.Int64).alias("respondents"))
+        )
+    if "alpha" in kinds or "alpha_items" in kinds:
+        totals, per_item = _alpha_sums(answers, items, sites)
+        frames.update({"alpha": totals, "alpha_items": per_item})
+    if "membership" in kinds:
+        drivers = sorted(likert.select("driver").unique().collect().get_column("driver").to_list())
+        frames["membership"] = (
+            answers.join(likert, on="item_id")
+            .group_by("employee_key", "team", "wave", "quarter")
+            .agg((pl.col("driver") == d).any().alias(f"{ANSWERED}{d}") for d in drivers)
+            .join(sites, on="team", how="left")
+        )
+    return {kind: frames[kind].sort(*partial_keys(kind), nulls_last=False) for kind in kinds}
 
-    k = pl.col("__answers")
-    scaled = pl.when(k > 0).then(pl.col("__sum") * (pl.lit(scale, pl.Int64) // k))
-    per_response = (
-        answers.join(items.filter(pl.col("scale") == "likert5").select("item_id", "driver"), on="item_id")
-        .group_by("response_id", "team", "wave", "quarter", "driver")
-        .agg(
-            pl.col("score").cast(pl.Int64).sum().alias("__sum"),
-            pl.col("score").count().cast(pl.Int64).alias("__answers"),
-            (pl.col("score") >= favourable_min).sum().cast(pl.Int64).alias("__favourable"),
+
+def _alpha_sums(answers: pl.LazyFrame, items: pl.LazyFrame, sites: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """The integer sums behind Cronbach's alpha per team, wave and driver (drivers with two or more
+    Likert items): over the responses answering every item of the driver, n and the sum and sum
+    of squares of the item total ("alpha"), and of each item ("alpha_items"). One group-by per
+    driver over its own answers puts a response's item scores side by side."""
+    likert = items.filter(pl.col("scale") == "likert5").select("item_id", "driver").collect().sort("item_id")
+    k_items = likert.group_by("driver").agg(pl.col("item_id").sort()).filter(pl.col("item_id").list.len() >= 2).sort("driver")
+    cell = ["team", "wave", "quarter"]
+    totals, per_item = [], []
+    for driver, ids in k_items.iter_rows():
+        cols = [f"__i{n}" for n in range(len(ids))]
+        total = pl.sum_horizontal(cols)
+        sums = (
+            answers.filter(pl.col("score").is_not_null() & pl.col("item_id").is_in(ids))
+            .group_by("response_id", *cell)
+            .agg(pl.col("score").filter(pl.col("item_id") == i).max().cast(pl.Int64).alias(c) for i, c in zip(ids, cols, strict=True))
+            .filter(pl.all_horizontal(pl.col(cols).is_not_null()))
+            .group_by(cell)
+            .agg(
+                pl.len().cast(pl.Int64).alias("n"),
+                total.sum().alias("st"),
+                (total**2).sum().alias("stt"),
+                *[pl.col(c).sum().alias(f"sx{c}") for c in cols],
+                *[(pl.col(c) ** 2).sum().alias(f"sxx{c}") for c in cols],
+            )
+            .with_columns(pl.lit(driver).alias("driver"), pl.lit(len(ids), pl.Int32).alias("n_items"))
         )
-        .join(sites, on="team", how="left")
-    )
-    engagement = per_response.group_by("wave", "quarter", "driver", "site", "team").agg(
-        pl.len().cast(pl.Int64).alias("respondents"),
-        (k > 0).sum().cast(pl.Int64).alias("scored"),
-        scaled.sum().alias("s1"),
-        (scaled * scaled).sum().alias("s2"),
-        pl.col("__favourable").sum().alias("favourable_answers"),
-        k.sum().alias("answers"),
-        pl.lit(scale, pl.Int64).alias("scale"),
-    )
-    enps = (
-        answers.join(items.filter(pl.col("scale") == "nps11").select("item_id"), on="item_id")
-        .join(sites, on="team", how="left")
-        .group_by("wave", "quarter", "site", "team")
-        .agg(
-            pl.col("response_id").n_unique().cast(pl.Int64).alias("respondents"),
-            (pl.col("value") >= 9).sum().cast(pl.Int64).alias("promoters"),
-            (pl.col("value") <= 6).sum().cast(pl.Int64).alias("detractors"),
-        )
-    )
-    # A wave is fielded on its first response date over every team, not only the slice's.
-    waves = responses.filter(part.quarters()).group_by("wave", "quarter").agg(pl.col("response_date").min().alias("fielded"))
-    invited = (
-        employees.filter(in_unit)
-        .join(waves, how="cross")
-        .filter((pl.col("hire_date") <= pl.col("fielded")) & (pl.col("exit_date").is_null() | (pl.col("exit_date") >= pl.col("fielded"))))
-        .group_by("wave", "quarter", "site", "team")
-        .agg(pl.len().cast(pl.Int64).alias("invited"))
-    )
-    responded = (
-        answers.select("wave", "quarter", "team", "response_id")
-        .unique()
-        .join(sites, on="team", how="left")
-        .group_by("wave", "quarter", "site", "team")
-        .agg(pl.len().cast(pl.Int64).alias("respondents"))
-    )
-    frames = {"engagement": engagement, "enps": enps, "invited": invited, "responded": responded}
-    return {kind: frame.sort(*PARTIAL_STATS[kind][0], "site", "team", nulls_last=False) for kind, frame in frames.items()}
+        totals.append(sums.select(*cell, "driver", "n_items", "n", "st", "stt"))
+        per_item += [sums.select(*cell, "driver", pl.lit(i).alias("item_id"), pl.col(f"sx{c}").alias("sx"), pl.col(f"sxx{c}").alias("sxx")) for i, c in zip(ids, cols, strict=True)]
+    if not totals:
+        schema = {"team": pl.String, "wave": pl.Date, "quarter": pl.String, "driver": pl.String}
+        totals = [pl.LazyFrame(schema={**schema, "n_items": pl.Int32, "n": pl.Int64, "st": pl.Int64, "stt": pl.Int64})]
+        per_item = [pl.LazyFrame(schema={**schema, "item_id": pl.String, "sx": pl.Int64, "sxx": pl.Int64})]
+    return pl.concat(totals).join(sites, on="team", how="left"), pl.concat(per_item).join(sites, on="team", how="left")
 
 
 def collect_counts(frames: dict[str, pl.LazyFrame]) -> dict[str, pl.DataFrame]:
     """Collect a slice's frames together (one pass over the shared inputs)."""
     return dict(zip(frames, pl.collect_all(list(frames.values())), strict=True))
+
+
+def count_slice(
+    responses: pl.LazyFrame,
+    items: pl.LazyFrame,
+    employees: pl.LazyFrame,
+    favourable_min: int,
+    part: Slice = Slice(),
+    kinds: tuple[str, ...] = PARTIAL_KINDS,
+    answers_per_pass: int = ANSWERS_PER_PASS,
+) -> dict[str, pl.DataFrame]:
+    """partial_counts of one slice, collected in passes of whole quarters of at most
+    `answers_per_pass` answers (analysis.passes): every statistic is per wave, so the passes'
+    rows are disjoint and their concatenation, sorted, is the one-pass result to the byte."""
+    sites = team_sites(employees)
+    in_unit = _teams_in_unit(responses, employees, sites, part)
+    ranges = quarter_ranges(responses.filter(part.quarters()), answers_per_pass, part.first, part.last)
+    results = []
+    for number, (first, last) in enumerate(ranges, 1):
+        if len(ranges) > 1:
+            log.info("counting pass %d of %d: quarters %s to %s", number, len(ranges), first or "(first)", last or "(last)")
+        sub = Slice(first=first, last=last, unit=part.unit, units=part.units, groups=part.groups)
+        results.append(collect_counts(partial_counts(responses, items, employees, favourable_min, sub, kinds, in_unit)))
+    if len(results) == 1:
+        return results[0]
+    return {kind: pl.concat([r[kind] for r in results]).sort(*partial_keys(kind), nulls_last=False) for kind in kinds}
 
 
 def _rolled_up(slices: list[pl.DataFrame], kind: str) -> pl.DataFrame:
@@ -286,7 +387,7 @@ def engagement_table(
     Per cell: respondents (responses answering the driver), mean and sd of the respondents' mean
     scores (from exact integer sums, see likert_scale), % favourable and the intervals.
     """
-    counts = partial_counts(responses, items, employees, favourable_min)["engagement"].collect()
+    counts = count_slice(responses, items, employees, favourable_min, kinds=("engagement",))["engagement"]
     return engagement_from_counts([counts], min_group_size)
 
 
@@ -319,7 +420,7 @@ def enps_from_counts(slices: list[pl.DataFrame], min_group_size: int) -> pl.Data
 
 def enps_table(responses: pl.LazyFrame, items: pl.LazyFrame, employees: pl.LazyFrame, min_group_size: int) -> pl.DataFrame:
     """The `enps` table (docs/tables.md): promoters, detractors and eNPS per wave and group, privacy-gated."""
-    counts = partial_counts(responses, items, employees, favourable_min=4)["enps"].collect()  # favourable_min: Likert only
+    counts = count_slice(responses, items, employees, favourable_min=4, kinds=("enps",))["enps"]  # favourable_min: Likert only
     return enps_from_counts([counts], min_group_size)
 
 
@@ -341,17 +442,20 @@ def response_rates_from_counts(invited: list[pl.DataFrame], responded: list[pl.D
 def response_rate_table(responses: pl.LazyFrame, employees: pl.LazyFrame, min_group_size: int) -> pl.DataFrame:
     """Respondents / people on the roster on the wave's first response date, per group."""
     no_items = pl.LazyFrame(schema={"item_id": pl.String, "driver": pl.String, "scale": pl.String})
-    frames = partial_counts(responses, no_items, employees, favourable_min=4)
-    counts = collect_counts({kind: frames[kind] for kind in ("invited", "responded")})
+    counts = count_slice(responses, no_items, employees, favourable_min=4, kinds=("invited", "responded"))
     return response_rates_from_counts([counts["invited"]], [counts["responded"]], min_group_size)
 
 
 def combine_counts(slices: list[dict[str, pl.DataFrame]], min_group_size: int) -> dict[str, pl.DataFrame]:
-    """The engagement, enps and response_rates tables from every slice's counts (partial_counts)."""
+    """Every engagement table from the slices' counts (partial_counts): engagement, enps,
+    response_rates, reliability and engagement_change; the answers themselves are not read."""
+    engagement = engagement_from_counts([s["engagement"] for s in slices], min_group_size)
     return {
-        "engagement": engagement_from_counts([s["engagement"] for s in slices], min_group_size),
+        "engagement": engagement,
         "enps": enps_from_counts([s["enps"] for s in slices], min_group_size),
         "response_rates": response_rates_from_counts([s["invited"] for s in slices], [s["responded"] for s in slices], min_group_size),
+        "reliability": reliability_from_counts([s["alpha"] for s in slices], [s["alpha_items"] for s in slices], min_group_size),
+        "engagement_change": change_from_counts(engagement, [s["membership"] for s in slices], min_group_size),
     }
 
 
@@ -361,75 +465,34 @@ def _order(frame: pl.DataFrame, extra: list[str]) -> pl.DataFrame:
 
 
 def reliability_table(responses: pl.LazyFrame, items: pl.LazyFrame, employees: pl.LazyFrame, min_group_size: int) -> pl.DataFrame:
-    """The `reliability` table (docs/tables.md): Cronbach's alpha per driver, wave and group, privacy-gated.
+    """The `reliability` table (docs/tables.md): Cronbach's alpha per driver, wave and group, privacy-gated."""
+    counts = count_slice(responses, items, employees, favourable_min=4, kinds=("alpha", "alpha_items"))
+    return reliability_from_counts([counts["alpha"]], [counts["alpha_items"]], min_group_size)
 
-    Aggregated first, so memory stays bounded at any size: one pass over the answers gives one row
-    per response with its Likert item scores side by side; per team, wave and driver, the complete
+
+def reliability_from_counts(totals: list[pl.DataFrame], per_item: list[pl.DataFrame], min_group_size: int) -> pl.DataFrame:
+    """The `reliability` table from the slices' alpha sums (_alpha_sums), privacy-gated.
+
+    Aggregated first, so memory stays bounded at any size: per team, wave and driver the complete
     responses give integer sums (n, sum and sum of squares of each item and of the item total);
     sites and the organisation add up their teams' sums. With n complete responses every variance
     is (n * sum x^2 - (sum x)^2) / (n (n - 1)), and all of a driver's items share that n, so
     alpha = k/(k-1) * (1 - sum_i (n Sxx_i - Sx_i^2) / (n Stt - St^2)): exact integers up to the
-    one division, the same whatever order the rows arrive in.
+    one division, the same whatever order the rows arrive in or slices they were counted in.
     """
-    likert = items.filter(pl.col("scale") == "likert5").select("item_id", "driver").collect().sort("item_id")
-    k_items = likert.group_by("driver").agg(pl.col("item_id").sort()).filter(pl.col("item_id").list.len() >= 2).sort("driver")
-    item_ids = [i for ids in k_items["item_id"] for i in ids]
-    response_keys = ["response_id", "team", "wave", "quarter"]
-    # one row per response: each item's score (null if not answered)
-    wide = (
-        responses.filter(pl.col("score").is_not_null() & pl.col("item_id").is_in(item_ids))
-        .group_by(response_keys)
-        .agg(pl.col("score").filter(pl.col("item_id") == i).max().cast(pl.Int64).alias(f"__i{n}") for n, i in enumerate(item_ids))
-        .collect()
-    )
-    column = {i: f"__i{n}" for n, i in enumerate(item_ids)}
-    cell = ["team", "wave", "quarter"]
-    drivers, items_long = [], []
-    for driver, ids in k_items.iter_rows():
-        cols = [column[i] for i in ids]
-        total = pl.sum_horizontal(cols)
-        sums = (
-            wide.lazy()
-            .filter(pl.all_horizontal(pl.col(cols).is_not_null()))
-            .group_by(cell)
-            .agg(
-                pl.len().cast(pl.Int64).alias("n"),
-                total.sum().alias("st"),
-                (total**2).sum().alias("stt"),
-                *[pl.col(c).sum().alias(f"sx{c}") for c in cols],
-                *[(pl.col(c) ** 2).sum().alias(f"sxx{c}") for c in cols],
-            )
-            .with_columns(pl.lit(driver).alias("driver"), pl.lit(len(ids), pl.Int32).alias("n_items"))
-        )
-        drivers.append(sums.select(*cell, "driver", "n_items", "n", "st", "stt"))
-        items_long += [sums.select(*cell, "driver", pl.lit(i).alias("item_id"), pl.col(f"sx{c}").alias("sx"), pl.col(f"sxx{c}").alias("sxx")) for i, c in zip(ids, cols, strict=True)]
-    if not drivers:
-        cells = pl.DataFrame(schema={"level": pl.String, "site": pl.String, "team": pl.String, "wave": pl.Date, "quarter": pl.String, "driver": pl.String, "n_items": pl.Int32, "n": pl.Int64, "st": pl.Int64, "stt": pl.Int64})
-        item_cells = pl.DataFrame(schema={"level": pl.String, "site": pl.String, "team": pl.String, "wave": pl.Date, "quarter": pl.String, "driver": pl.String, "item_id": pl.String, "sx": pl.Int64, "sxx": pl.Int64})
-    else:
-        sites = team_sites(employees)
-        totals = pl.concat(drivers).join(sites, on="team", how="left")
-        per_item = pl.concat(items_long).join(sites, on="team", how="left")
-        cells, item_cells = pl.collect_all(
-            [
-                pl.concat([totals.group_by("wave", "quarter", "driver", "n_items", *level_keys).agg(pl.col("n", "st", "stt").sum()).with_columns(pl.lit(level).alias("level")) for level, level_keys in LEVEL_KEYS.items()], how="diagonal"),
-                pl.concat([per_item.group_by("wave", "quarter", "driver", "item_id", *level_keys).agg(pl.col("sx", "sxx").sum()).with_columns(pl.lit(level).alias("level")) for level, level_keys in LEVEL_KEYS.items()], how="diagonal"),
-            ]
-        )
+    cells = _rolled_up(totals, "alpha")
+    item_cells = _rolled_up(per_item, "alpha_items")
     keys = ["level", "site", "team", "wave", "quarter", "driver"]
     n = pl.col("n")
     item_num = item_cells.join(cells.select(*keys, "n"), on=keys, nulls_equal=True).group_by(keys).agg((n * pl.col("sxx") - pl.col("sx") ** 2).sum().alias("item_num"))
     k = pl.col("n_items").cast(pl.Float64)
     total_num = n * pl.col("stt") - pl.col("st") ** 2
-    table = (
-        cells.join(item_num, on=keys, how="left", nulls_equal=True)
-        .with_columns(
-            pl.when((n > 1) & (total_num > 0))
-            .then(k / (k - 1) * (1 - pl.col("item_num").cast(pl.Float64) / total_num.cast(pl.Float64)))
-            .otherwise(None)
-            .alias("alpha"),
-            n.cast(pl.UInt32).alias("n_respondents"),
-        )
+    table = cells.join(item_num, on=keys, how="left", nulls_equal=True).with_columns(
+        pl.when((n > 1) & (total_num > 0))
+        .then(k / (k - 1) * (1 - pl.col("item_num").cast(pl.Float64) / total_num.cast(pl.Float64)))
+        .otherwise(None)
+        .alias("alpha"),
+        n.cast(pl.UInt32).alias("n_respondents"),
     )
     gated = gate(table, size="n_respondents", values=["alpha"], cell=["wave", "quarter", "driver"], min_group_size=min_group_size)
     assert_gated(gated, "n_respondents", min_group_size)
@@ -448,38 +511,35 @@ def previous_waves(engagement: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def wave_membership(responses: pl.LazyFrame, items: pl.LazyFrame, employees: pl.LazyFrame, waves: pl.DataFrame) -> pl.LazyFrame:
+def wave_membership(members: pl.DataFrame, waves: pl.DataFrame) -> pl.LazyFrame:
     """Per level x group x wave x driver: how many respondents joined and left since the previous wave.
 
     joined = respondents now who did not answer the driver in the previous wave, left = the
     reverse (both by employee_key; null unless linked); linked = every respondent of both waves
     has an employee_key.
 
-    Aggregated first, so memory stays bounded: one row per person, group and wave, with the
-    drivers they answered as the bits of one integer (rows without an employee_key share one row
-    per group and wave), compared with the previous wave's row of the same person and group.
+    From the slices' "membership" rows (partial_counts), so memory is bounded by the responses,
+    not the answers: one row per person, team and wave with a boolean per driver answered (rows
+    without an employee_key share one row per team and wave), merged per group and compared with
+    the previous wave's row of the same person and group.
     """
-    drivers = sorted(items.filter(pl.col("scale") == "likert5").select("driver").unique().collect().get_column("driver").to_list())
-    bit = {d: 1 << i for i, d in enumerate(drivers)}
-    likert = items.filter(pl.col("scale") == "likert5").select("item_id", pl.col("driver").replace_strict(bit, return_dtype=pl.Int64).alias("__bit"))
-    answered = (
-        responses.join(likert, on="item_id")
-        .group_by("employee_key", "team", "wave")
-        .agg(pl.col("__bit").bitwise_or().alias("now"))
-        .join(team_sites(employees), on="team", how="left")
-    )
+    flags = sorted(c for c in members.columns if c.startswith(ANSWERED))
+    drivers = [c[len(ANSWERED) :] for c in flags]
+    answered = members.lazy()
     following = pl.from_dict({"wave": waves["previous_wave"], "next_wave": waves["wave"]}).drop_nulls().lazy()
     cell = ["level", "site", "team", "wave"]
     parts = []
     for level, level_keys in LEVEL_KEYS.items():
-        members = answered.select(pl.lit(level).alias("level"), *level_keys, "wave", "employee_key", "now").group_by(*cell, "employee_key").agg(pl.col("now").bitwise_or())
+        grouped = answered.select(pl.lit(level).alias("level"), *level_keys, "wave", "employee_key", *flags).group_by(*cell, "employee_key").agg(pl.col(flags).any())
         # the previous wave's members, labelled with the wave they are compared to
-        before = members.join(following, on="wave").drop("wave").rename({"next_wave": "wave", "now": "before"})
-        both = members.join(before, on=[*cell, "employee_key"], how="full", coalesce=True, nulls_equal=True).with_columns(pl.col("now", "before").fill_null(0))
+        before = grouped.join(following, on="wave").drop("wave").rename({"next_wave": "wave", **{f: f"before.{f}" for f in flags}})
+        both = grouped.join(before, on=[*cell, "employee_key"], how="full", coalesce=True, nulls_equal=True).with_columns(
+            pl.col(*flags, *[f"before.{f}" for f in flags]).fill_null(False)
+        )
         keyed = pl.col("employee_key").is_not_null()
         aggs = []
-        for driver, value in bit.items():
-            now, was = (pl.col("now") // value) % 2 == 1, (pl.col("before") // value) % 2 == 1
+        for driver, flag in zip(drivers, flags, strict=True):
+            now, was = pl.col(flag), pl.col(f"before.{flag}")
             aggs += [
                 (now | was).any().alias(f"present.{driver}"),
                 ((now | was) & ~keyed).any().alias(f"anonymous.{driver}"),
@@ -518,13 +578,19 @@ def engagement_change_table(
     engagement: pl.DataFrame, responses: pl.LazyFrame, items: pl.LazyFrame, employees: pl.LazyFrame, min_group_size: int
 ) -> pl.DataFrame:
     """The `engagement_change` table (docs/tables.md): each shown cell against the group's previous wave."""
+    members = count_slice(responses, items, employees, favourable_min=4, kinds=("membership",))["membership"]
+    return change_from_counts(engagement, [members], min_group_size)
+
+
+def change_from_counts(engagement: pl.DataFrame, members: list[pl.DataFrame], min_group_size: int) -> pl.DataFrame:
+    """The `engagement_change` table from the engagement table and the slices' membership rows."""
     waves = previous_waves(engagement)
     group = ["level", "site", "team", "driver"]
     shown = ["respondents", "mean", "sd", "pct_favourable", "pct_favourable_low", "pct_favourable_high"]
     previous = engagement.select(
         *group, pl.col("wave").alias("previous_wave"), *[pl.col(c).alias(f"previous_{c}") for c in shown], pl.col("suppressed").alias("previous_suppressed")
     )
-    membership = wave_membership(responses, items, employees, waves).collect()
+    membership = wave_membership(pl.concat(members, how="diagonal_relaxed"), waves).collect()
     joined = (
         engagement.select(*group, "wave", "quarter", *shown, "suppressed")
         .join(waves.drop("quarter"), on="wave")
@@ -578,22 +644,17 @@ def engagement_change_table(
     )  # fmt: skip
 
 
-def build(
-    responses_path: str, items_path: str, employees_path: str, config: dict, out: dict[str, str], slices: list[dict[str, pl.DataFrame]] | None = None
-) -> None:
-    """Write the engagement tables. engagement, enps and response_rates come from the counts of
-    `slices` (partial_counts of each partition, docs/cluster.md), or of one slice counted here."""
-    responses = pl.scan_parquet(responses_path)
-    items = pl.scan_parquet(items_path)
-    employees = pl.scan_parquet(employees_path)
-    min_n = config["privacy"]["min_group_size"]
-    if slices is None:
-        slices = [collect_counts(partial_counts(responses, items, employees, config["survey"]["favourable_min"]))]
-    tables = combine_counts(slices, min_n)
-    engagement = tables["engagement"]
-    for name in ("engagement", "enps", "response_rates"):
-        tables[name].write_parquet(out[name])
-    if "reliability" in out:
-        reliability_table(responses, items, employees, min_n).write_parquet(out["reliability"])
-    if "engagement_change" in out:
-        engagement_change_table(engagement, responses, items, employees, min_n).write_parquet(out["engagement_change"])
+def build(responses_path: str, items_path: str, employees_path: str, config: dict, out: dict[str, str]) -> None:
+    """Count one slice of the canonical tables in passes (count_slice) and write every engagement
+    table to `out[table]`; the workflow splits the same two steps over count_engagement jobs."""
+    from analysis.passes import answers_per_pass
+
+    counts = count_slice(
+        pl.scan_parquet(responses_path),
+        pl.scan_parquet(items_path),
+        pl.scan_parquet(employees_path),
+        config["survey"]["favourable_min"],
+        answers_per_pass=answers_per_pass(config),
+    )
+    for name, table in combine_counts([counts], config["privacy"]["min_group_size"]).items():
+        table.write_parquet(out[name])

@@ -515,11 +515,11 @@ def turnover(input: Any, output: Any, config: dict[str, Any]) -> None:
 
 
 def engagement(input: Any, output: Any, config: dict[str, Any]) -> None:
-    """The engagement tables: engagement, enps and response_rates from the partial counts of every
-    slice (count_engagement jobs), reliability and engagement_change from the answers."""
+    """Every engagement table (engagement, enps, response_rates, reliability, engagement_change)
+    from the partial counts of every slice (count_engagement jobs); the answers are not read here."""
     import polars as pl
 
-    from analysis.engagement import PARTIAL_KINDS, build
+    from analysis.engagement import PARTIAL_KINDS, combine_counts
 
     files = engagement_partial_files(config)
     if sorted(input.partials) != sorted(files):
@@ -527,20 +527,27 @@ def engagement(input: Any, output: Any, config: dict[str, Any]) -> None:
     slices = [{kind: pl.read_parquet(path) for kind, path in engagement_partial_outputs(part).items()} for part in engagement_slices(config)]
     log.info("combining the counts of %d slice(s) (%s)", len(slices), ", ".join(engagement_slices(config)))
     assert sorted(PARTIAL_KINDS) == sorted(slices[0])
-    build(input.responses, input.catalogue, input.employees, config, {k: getattr(output, k) for k in ("engagement", "enps", "response_rates", "reliability", "engagement_change")}, slices)
+    for name, table in combine_counts(slices, config["privacy"]["min_group_size"]).items():
+        table.write_parquet(getattr(output, name))
 
 
 def engagement_counts(input: Any, output: Any, config: dict[str, Any], part: str) -> None:
     """One slice's integer counts (analysis.engagement.partial_counts), one Parquet file per kind."""
     import polars as pl
 
-    from analysis.engagement import Slice, collect_counts, partial_counts
+    from analysis.engagement import Slice, count_slice
+    from analysis.passes import answers_per_pass
 
     part_slice = Slice(**engagement_slices(config)[part])
-    frames = partial_counts(
-        pl.scan_parquet(input.responses), pl.scan_parquet(input.catalogue), pl.scan_parquet(input.employees), config["survey"]["favourable_min"], part_slice
+    counts = count_slice(
+        pl.scan_parquet(input.responses),
+        pl.scan_parquet(input.catalogue),
+        pl.scan_parquet(input.employees),
+        config["survey"]["favourable_min"],
+        part_slice,
+        answers_per_pass=answers_per_pass(config),
     )
-    for kind, frame in collect_counts(frames).items():
+    for kind, frame in counts.items():
         frame.write_parquet(getattr(output, kind))
         log.info("%s: %s counts in %d cells", part, kind, frame.height)
 

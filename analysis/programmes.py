@@ -61,6 +61,7 @@ import polars as pl
 from scipy import stats
 
 from analysis.engagement import driver_scores
+from analysis.passes import ANSWERS_PER_PASS, answers_per_pass, concat_passes, in_passes
 from analysis.periods import parse_quarter, quarter_end, quarters_between
 from analysis.privacy import check_min_group_size
 from analysis.turnover import spell_quarters
@@ -477,8 +478,14 @@ def _exact_mean(values: pl.Series) -> float:
     return math.fsum(values) / len(values)
 
 
-def driver_panel(responses: pl.LazyFrame, items: pl.LazyFrame, quarters: list[str]) -> pl.LazyFrame:
-    """Ungated team x quarter x driver: respondents and driver_score (mean of respondents' driver means)."""
+def driver_panel(responses: pl.LazyFrame, items: pl.LazyFrame, quarters: list[str], limit: int = ANSWERS_PER_PASS) -> pl.LazyFrame:
+    """Ungated team x quarter x driver: respondents and driver_score (mean of respondents' driver
+    means). Collected in passes of whole quarters (analysis.passes): every cell is one quarter's."""
+    passes = in_passes(responses, lambda answers: {"panel": _driver_panel(answers, items, quarters)}, limit, "driver panel")
+    return concat_passes(passes, "panel").sort("team", "quarter", "driver").lazy()
+
+
+def _driver_panel(responses: pl.LazyFrame, items: pl.LazyFrame, quarters: list[str]) -> pl.LazyFrame:
     index = {q: i + 1 for i, q in enumerate(quarters)}
     return (
         driver_scores(responses, items, favourable_min=4)
@@ -542,6 +549,7 @@ def evaluate(
     section: dict[str, Any],
     min_group_size: int,
     cost: dict[str, Any],
+    pass_limit: int = ANSWERS_PER_PASS,
 ) -> dict[str, pl.DataFrame]:
     """The four programme tables: effects, event_study, group_time, savings (docs/tables.md)."""
     from analysis.cost import programme_savings
@@ -572,7 +580,7 @@ def evaluate(
         )  # fmt: skip
 
     turnover = keep_publishable(turnover_panel(employees, quarters).collect(), min_group_size, "voluntary turnover")
-    scores = keep_publishable(driver_panel(responses, items, quarters).collect(), min_group_size, "driver scores")
+    scores = keep_publishable(driver_panel(responses, items, quarters, pass_limit).collect(), min_group_size, "driver scores")
     present_drivers = set(scores["driver"].unique().to_list())
 
     effects, events, group_times = [], [], []
@@ -656,6 +664,7 @@ def run_rule(input: Any, output: Any, config: dict[str, Any]) -> None:
         section=config["programmes"],
         min_group_size=config["privacy"]["min_group_size"],
         cost=config["cost"],
+        pass_limit=answers_per_pass(config),
     )
     for name, table in tables.items():
         table.write_parquet(getattr(output, name))

@@ -73,6 +73,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from analysis.passes import answers_per_pass, concat_passes, in_passes
 from analysis.periods import quarter_end, quarters_between
 from analysis.privacy import assert_gated, gate_flat
 from analysis.sampling import keep_sampled, sample_people
@@ -425,8 +426,15 @@ def cronbach_alpha(responses: pl.LazyFrame, items: pl.LazyFrame, drivers: tuple[
 
     alpha = k/(k-1) * (1 - sum_i var(item_i) / var(sum of items)). With n complete responses every
     variance is (n * sum x^2 - (sum x)^2) / (n (n - 1)), so the ratio is computed from integer
-    sums: exact, and the same whatever order the rows arrive in.
+    sums: exact, and the same whatever order the rows arrive in (or passes they are summed over).
     """
+    totals, per_item = alpha_sums(responses, items, drivers)
+    return alpha_from_sums(totals, per_item)
+
+
+def alpha_sums(responses: pl.LazyFrame, items: pl.LazyFrame, drivers: tuple[str, ...] = DRIVERS) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """The integer sums behind cronbach_alpha: per driver (and its item count k) n, st, stt of the
+    complete responses' item totals; per driver and item sx, sxx. Sums of passes add up exactly."""
     likert = items.filter((pl.col("scale") == "likert5") & pl.col("driver").is_in(list(drivers))).select("item_id", "driver")
     answers = responses.join(likert, on="item_id").filter(pl.col("score").is_not_null()).with_columns(pl.col("score").cast(pl.Int64))
     k_items = likert.group_by("driver").agg(pl.len().alias("k"))
@@ -440,14 +448,23 @@ def cronbach_alpha(responses: pl.LazyFrame, items: pl.LazyFrame, drivers: tuple[
         answers.join(complete.select("response_id", "driver"), on=["response_id", "driver"])
         .group_by("driver", "item_id")
         .agg(pl.col("score").sum().alias("sx"), (pl.col("score") ** 2).sum().alias("sxx"))
+    )
+    totals = complete.group_by("driver", "k").agg(pl.len().cast(pl.Int64).alias("n"), pl.col("total").sum().alias("st"), (pl.col("total") ** 2).sum().alias("stt"))
+    return totals, per_item
+
+
+def alpha_from_sums(totals: pl.LazyFrame, per_item: pl.LazyFrame) -> pl.LazyFrame:
+    """Cronbach's alpha per driver from alpha_sums (of one pass, or of several stacked)."""
+    totals = totals.group_by("driver", "k").agg(pl.col("n", "st", "stt").sum())
+    per_item = (
+        per_item.group_by("driver", "item_id")
+        .agg(pl.col("sx", "sxx").sum())
         .group_by("driver")
         .agg((pl.col("sxx").sum()).alias("item_sxx"), (pl.col("sx") ** 2).sum().alias("item_sx2"))
     )
     n = pl.col("n")
     return (
-        complete.group_by("driver", "k")
-        .agg(pl.len().alias("n"), pl.col("total").sum().alias("st"), (pl.col("total") ** 2).sum().alias("stt"))
-        .join(per_item, on="driver")
+        totals.join(per_item, on="driver")
         .with_columns(
             pl.when((pl.col("k") > 1) & (n * pl.col("stt") > pl.col("st") ** 2))
             .then(
@@ -707,6 +724,16 @@ def team_panel_table(panel: pl.DataFrame) -> pl.DataFrame:
     return conform("team_panel", parts)
 
 
+def _stacked_alpha_sums(responses: pl.LazyFrame, linked_ids: pl.LazyFrame, items: pl.LazyFrame, limit: int) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """alpha_sums of the linked responses (`linked_ids`) in every pass, stacked (alpha_from_sums adds them up)."""
+
+    def sums_of(answers: pl.LazyFrame) -> dict[str, pl.LazyFrame]:
+        return dict(zip(("totals", "per_item"), alpha_sums(answers.join(linked_ids, on="response_id"), items), strict=True))
+
+    sums = in_passes(responses, sums_of, limit, "alpha sums")
+    return concat_passes(sums, "totals").lazy(), concat_passes(sums, "per_item").lazy()
+
+
 def build(employees: pl.LazyFrame, responses: pl.LazyFrame, items: pl.LazyFrame, config: dict[str, Any]) -> dict[str, pl.DataFrame]:
     """Every survival table (docs/tables.md), privacy-gated; the one collect of the preparation is here."""
     settings = config["retention"]
@@ -716,9 +743,12 @@ def build(employees: pl.LazyFrame, responses: pl.LazyFrame, items: pl.LazyFrame,
     min_n = config["privacy"]["min_group_size"]
     end = quarter_end(config["period"]["end"])
     quarters = quarters_between(config["period"]["start"], config["period"]["end"])
-    # The driver scores, one row per response, are collected once (a streaming pass over every
-    # answer); the model inputs are built from them.
-    scores = respondent_scores(responses, items).collect().lazy()
+    # The driver scores, one row per response, are collected once (in passes of whole quarters,
+    # analysis.passes, so memory follows the responses, not the answers); the model inputs are
+    # built from them.
+    limit = answers_per_pass(config)
+    scored = in_passes(responses, lambda answers: {"scores": respondent_scores(answers, items)}, limit, "driver scores")
+    scores = concat_passes(scored, "scores").sort("response_id").lazy()
     linked_frame = linked_scores(scores, employees, end).collect()
     linked = linked_frame.lazy()
     linked_ids = linked.select("response_id")
@@ -736,7 +766,7 @@ def build(employees: pl.LazyFrame, responses: pl.LazyFrame, items: pl.LazyFrame,
         "cohort": tier_cohort(linked, settings["tier_cutoffs"]),
         "exit_rows": exit_within(sampled, end, settings["horizon_days"]),
         "panel": team_quarter_panel(scores, employees, quarters, min_n),
-        "alpha": cronbach_alpha(responses.join(linked_ids, on="response_id"), items),
+        "alpha": alpha_from_sums(*_stacked_alpha_sums(responses, linked_ids, items, limit)),
         "counts": scores.select(pl.len().alias("responses"), pl.col("employee_key").is_not_null().sum().alias("keyed")),
         "linked": linked.select(pl.len().alias("linked"), pl.col("subject").n_unique().alias("spells")),
     }

@@ -151,7 +151,7 @@ def bench_size(args: argparse.Namespace, size: str, root: Path, log=print) -> di
     cap = int(args.cap_gib * GiB)
     result: dict = {"size": size, "employees": employees, "started": dt.datetime.now().isoformat(timespec="seconds")}
     code = workload.snapshot(root)
-    data, record = workload.generate(root, employees, "parquet", log=log)
+    data, record = workload.generate(root, employees, "parquet", extra_items=workload.EXTRA_ITEMS.get(size, 0), log=log)
     result["generation"] = record
     config = workload.bench_config(code, record)
     if args.drivers_reps is not None:
@@ -197,7 +197,7 @@ def bench_size(args: argparse.Namespace, size: str, root: Path, log=print) -> di
         result["end_to_end"].append(e2e)
 
     if "csv" in args.formats:
-        csv_data, csv_record = workload.generate(root, employees, "csv", log=log)
+        csv_data, csv_record = workload.generate(root, employees, "csv", extra_items=workload.EXTRA_ITEMS.get(size, 0), log=log)
         result["csv_generation"] = csv_record
         csv_run = workload.run_directory(root, f"{size}-csv", workload.bench_config(code, csv_record), csv_data)
         result["csv_ingest"] = []
@@ -242,7 +242,7 @@ def workflow_overhead(args: argparse.Namespace, root: Path, log=print) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="10k,100k", help="comma-separated: 10k, 100k, 1M")
+    parser.add_argument("--sizes", default="10k,100k", help="comma-separated: 10k, 100k, 1M, 1M-headcount (about a million employees at any time, 25 items)")
     parser.add_argument("--formats", default="parquet", help="parquet (full pipeline) and optionally csv (ingest of the CSV exports)")
     parser.add_argument("--repeats", type=int, default=3, help="stage sequences per size: the first from empty, the others rerun each stage (medians are reported)")
     parser.add_argument("--measure-once", default="", help="comma-separated stages not repeated (e.g. survival,drivers when each takes long)")

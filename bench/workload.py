@@ -23,7 +23,11 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ROOT = Path(os.environ.get("RETAIN_BENCH_ROOT", "/tmp/retain-bench"))
-SIZES = {"10k": 10_000, "100k": 100_000, "1M": 1_000_000}
+# `retain synth --employees` counts distinct people over the three years; at contact-centre
+# turnover the headcount is about employees / 2.2. "1M-headcount" is an organisation of about a
+# million employees at any time with a 25-item survey (20 + 5 extra items): the issue's top size.
+SIZES = {"10k": 10_000, "100k": 100_000, "1M": 1_000_000, "1M-headcount": 2_200_000}
+EXTRA_ITEMS = {"1M-headcount": 5}
 START_QUARTER = "2023Q4"
 SNAPSHOT_PARTS = ("analysis", "workflow", "config", "reports")
 SURVEY_PROFILES = {
@@ -62,11 +66,13 @@ def code_identity(code: Path) -> dict[str, str]:
     return {"git_head": commit, "snapshot_sha256": digest.hexdigest()}
 
 
-def generate(root: Path, employees: int, survey_format: str, *, name: str | None = None, teams: int = 12, quarters: int = 12, log=print) -> tuple[Path, dict]:
+def generate(
+    root: Path, employees: int, survey_format: str, *, name: str | None = None, teams: int = 12, quarters: int = 12, extra_items: int = 0, log=print
+) -> tuple[Path, dict]:
     """The synthetic exports for one size (generated once, reused); (directory, generation record)."""
     from bench import measure
 
-    name = name or f"e{employees}-{survey_format}"
+    name = name or f"e{employees}{f'-x{extra_items}' if extra_items else ''}-{survey_format}"
     out = root / "data" / name
     record_path = root / "data" / f"{name}.json"
     if record_path.exists() and out.exists():
@@ -75,7 +81,7 @@ def generate(root: Path, employees: int, survey_format: str, *, name: str | None
     code = snapshot(root)
     command = [
         python(), "-m", "analysis.cli", "synth", "--out", str(out), "--employees", str(employees), "--start-quarter", START_QUARTER,
-        "--teams", str(teams), "--quarters", str(quarters), "--survey-format", survey_format, "--quiet",
+        "--teams", str(teams), "--quarters", str(quarters), "--survey-format", survey_format, "--extra-items", str(extra_items), "--quiet",
     ]  # fmt: skip
     log(f"generating {name} …")
     summary_path = root / "data" / f"{name}.summary.json"
@@ -84,7 +90,7 @@ def generate(root: Path, employees: int, survey_format: str, *, name: str | None
     if m.returncode != 0:
         raise RuntimeError(f"synth failed for {name}: see {summary_path}")
     summary = json.loads(text[text.index("{") :])
-    record = {"name": name, "employees": employees, "teams": teams, "start_quarter": START_QUARTER, "quarters": quarters, "survey_format": survey_format, "measurement": m.as_dict(), "summary": summary, "bytes": directory_bytes(out)}
+    record = {"name": name, "employees": employees, "extra_items": extra_items, "teams": teams, "start_quarter": START_QUARTER, "quarters": quarters, "survey_format": survey_format, "measurement": m.as_dict(), "summary": summary, "bytes": directory_bytes(out)}
     record_path.write_text(json.dumps(record, indent=1, default=str) + "\n")
     return out, record
 

@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from analysis import pipeline
-from analysis.engagement import Slice, collect_counts, combine_counts, partial_counts, unit_bucket
+from analysis.engagement import PARTIAL_KINDS, Slice, collect_counts, combine_counts, partial_counts, unit_bucket
 from conftest import REPO, WORKFLOW_PARTS
 
 QUARTERS = ["2025Q1", "2025Q2", "2025Q3", "2025Q4", "2026Q1"]
@@ -120,7 +120,7 @@ def test_slices_cover_the_period_and_name_their_jobs():
     first, last = named[f"{config['period']['start']}_site-1of3"], named[f"{config['period']['end']}_site-3of3"]
     assert (first["first"], first["last"], first["unit"]) == (None, config["period"]["start"], 0)  # also earlier quarters
     assert (last["first"], last["last"], last["unit"]) == (config["period"]["end"], None, 2)  # also later quarters
-    assert len(pipeline.engagement_partial_files(config)) == 4 * len(named)
+    assert len(pipeline.engagement_partial_files(config)) == len(PARTIAL_KINDS) * len(named)
     assert unit_bucket("AMS", 3) == zlib.crc32(b"AMS") % 3 and unit_bucket(None, 3) == zlib.crc32(b"") % 3
 
 
