@@ -9,18 +9,23 @@ Definitions (SHRM-style):
 - early-tenure exit: an exit within 90 / 182 / 365 days of the spell's hire date.
 
 `spell_quarters` spells these definitions out row by row (one row per spell and quarter it
-overlaps); `team_quarter_counts` gives the same sums per team and quarter in one pass over the
-spells, which is what the table needs (at a million spells and 40 quarters it avoids tens of
-millions of intermediate rows).
+overlaps); `team_quarter_counts` gives the same sums per team and quarter from a single group-by
+over the spells, which is what the table needs (at a million spells and 40 quarters it avoids tens
+of millions of intermediate rows). `turnover_table` adds sites and the organisation up from the
+teams and works out rates and intervals on those small arrays, then builds the table once and
+gates it: at ten thousand people most of the time is fixed cost per Polars query, and this takes
+one before the privacy gate.
 """
 
 from __future__ import annotations
+
+import datetime as dt
 
 import numpy as np
 import polars as pl
 from scipy import stats
 
-from analysis.periods import parse_quarter, quarter_end, quarter_start, quarters_between
+from analysis.periods import quarter_end, quarter_start, quarters_between
 from analysis.privacy import assert_gated, gate
 
 COUNTS = [
@@ -72,100 +77,114 @@ def spell_quarters(employees: pl.LazyFrame, quarters: list[str]) -> pl.LazyFrame
     )
 
 
-def team_quarter_counts(employees: pl.LazyFrame, quarters: list[str]) -> pl.LazyFrame:
-    """Per site, team and quarter: the COUNTS of `spell_quarters` summed, without its spell x quarter rows.
+_EPOCH = dt.date(1970, 1, 1)  # day 0 of a Polars Date
 
-    Headcounts come from running sums over the checkpoint days d_0 < d_1 < ... (every quarter's first
-    and last day): employed on d_k = hired on or before d_k - last day worked before d_k, which holds
-    because exit_date >= hire_date (a canonical-table check, verified here). Hires and exits are
-    counted by the quarter they fall in. A team-quarter has a row when some spell overlaps the
-    quarter (hired by its last day and not gone before its first), as in `spell_quarters`.
+
+def _slot(date: pl.Expr, checkpoints: list[dt.date]) -> pl.Expr:
+    """Where a day falls among the sorted checkpoint days d_0 < d_1 < ...: 2k + 1 on d_k itself, 2k
+    strictly between d_{k-1} and d_k (before d_0 for k = 0, after the last one for k = len); null for
+    a null day. So the day is on or before d_k when its slot is <= 2k + 1, and before d_k when <= 2k.
+
+    Looked up in a table of the slots of every day from the one before d_0 to the one after the last
+    checkpoint (days further out share the slot of that end), which is cheaper than a search per row.
     """
-    grid = quarter_grid(quarters).collect()
-    days = pl.concat([grid["q_start"], grid["q_end"]]).unique().sort()
-    checkpoint = pl.lit(days)
-    spells = employees.select("site", "team", "hire_date", "exit_date", "exit_type").filter(pl.col("hire_date").is_not_null())
+    day_numbers = np.array([(day - _EPOCH).days for day in checkpoints], dtype=np.int64)
+    span = np.arange(day_numbers[0] - 1, day_numbers[-1] + 2)
+    slots = pl.Series(np.searchsorted(day_numbers, span, side="left") + np.searchsorted(day_numbers, span, side="right"), dtype=pl.Int64)
+    return pl.lit(slots).gather((date.cast(pl.Date).to_physical().cast(pl.Int64) - span[0]).clip(0, len(span) - 1))
+
+
+def _team_counts(employees: pl.LazyFrame, quarters: list[str]) -> tuple[list[tuple[str | None, str | None]], list[str], np.ndarray, np.ndarray]:
+    """The COUNTS of `spell_quarters` summed per team and quarter, as arrays.
+
+    Returns the teams ((site, team), sorted, nulls first), the quarter labels (sorted, unique),
+    counts[team, quarter, COUNTS index] and overlaps[team, quarter]: some spell overlaps the quarter
+    (hired by its last day and not gone before its first), i.e. the team-quarter has rows in
+    `spell_quarters`. A quarter listed twice counts twice, as in `spell_quarters`.
+
+    Every comparison with a quarter's first or last day only needs to know where a date falls among
+    the checkpoint days, every quarter's first and last day (`_slot`); so one group-by per team, hire
+    slot and exit slot reads all that is needed, and the rest is running totals over the slots:
+    - hires / exits in a quarter: the hire / exit date is on or after its first day and on or before
+      its last;
+    - employed on checkpoint d = hired on or before d - last day worked before d, which holds because
+      exit_date >= hire_date (a canonical-table check, verified here).
+    """
+    labels = sorted(set(quarters))
+    times = np.array([quarters.count(q) for q in labels], dtype=np.int64)
+    checkpoints = sorted({quarter_start(q) for q in labels} | {quarter_end(q) for q in labels})
+    index = {day: k for k, day in enumerate(checkpoints)}
+    first = np.array([index[quarter_start(q)] for q in labels], dtype=np.int64)
+    last = np.array([index[quarter_end(q)] for q in labels], dtype=np.int64)
+
     keys = ["site", "team"]
-    # slot of a hire: how many checkpoints fall before it (it counts from checkpoint `slot` on);
-    # slot of an exit: how many checkpoints fall on or before it (it is gone from checkpoint `slot` on).
-    hired = spells.group_by(*keys, checkpoint.search_sorted(pl.col("hire_date"), side="left").cast(pl.Int64).alias("k")).agg(pl.len().cast(pl.Int64).alias("hired"))
-    gone = (
-        spells.filter(pl.col("exit_date").is_not_null())
-        .group_by(*keys, checkpoint.search_sorted(pl.col("exit_date"), side="right").cast(pl.Int64).alias("k"))
-        .agg(pl.len().cast(pl.Int64).alias("gone"))
-    )
-    running = (
-        spells.select(keys)
-        .unique()
-        .join(pl.LazyFrame({"k": pl.int_range(days.len(), eager=True, dtype=pl.Int64)}), how="cross")
-        .join(hired, on=[*keys, "k"], how="left", nulls_equal=True)
-        .join(gone, on=[*keys, "k"], how="left", nulls_equal=True)
-        .sort(*keys, "k", nulls_last=False)
-        .select(
-            *keys,
-            pl.col("k"),
-            pl.col("hired").fill_null(0).cum_sum().over(keys).alias("hired_by"),
-            pl.col("gone").fill_null(0).cum_sum().over(keys).alias("gone_before"),
-        )
-    )
-    slot = {day: k for k, day in enumerate(days.to_list())}
-    checkpoints = pl.LazyFrame(
-        {
-            "quarter": grid["quarter"],
-            "q": [_quarter_number(q) for q in grid["quarter"].to_list()],
-            "k_start": [slot[d] for d in grid["q_start"].to_list()],
-            "k_end": [slot[d] for d in grid["q_end"].to_list()],
-        },
-        schema={"quarter": pl.String, "q": pl.Int64, "k_start": pl.Int64, "k_end": pl.Int64},
-    )
-    at_start = running.select(*keys, pl.col("k").alias("k_start"), pl.col("hired_by").alias("hired_by_start"), pl.col("gone_before").alias("gone_before_start"))
-    at_end = running.select(*keys, pl.col("k").alias("k_end"), pl.col("hired_by").alias("hired_by_end"), pl.col("gone_before").alias("gone_before_end"))
-    headcounts = (
-        checkpoints.join(at_start, on="k_start")
-        .join(at_end, on=[*keys, "k_end"], nulls_equal=True)
-        .filter(pl.col("hired_by_end") - pl.col("gone_before_start") > 0)  # some spell overlaps the quarter
-        .select(
-            *keys,
-            "quarter",
-            "q",
-            (pl.col("hired_by_start") - pl.col("gone_before_start")).alias("headcount_start"),
-            (pl.col("hired_by_end") - pl.col("gone_before_end")).alias("headcount_end"),
-        )
-    )
-    hires = (
-        spells.group_by(*keys, _quarter_number_of(pl.col("hire_date")).alias("q"))
-        .agg(pl.len().cast(pl.Int64).alias("hires"))
-    )
     tenure_days = (pl.col("exit_date") - pl.col("hire_date")).dt.total_days()
-    exits = (
-        spells.filter(pl.col("exit_date").is_not_null())
-        .group_by(*keys, _quarter_number_of(pl.col("exit_date")).alias("q"))
-        .agg(
-            pl.len().cast(pl.Int64).alias("exits"),
-            (pl.col("exit_type") == "voluntary").sum().cast(pl.Int64).alias("voluntary_exits"),
-            (pl.col("exit_type") == "involuntary").sum().cast(pl.Int64).alias("involuntary_exits"),
-            (tenure_days <= 90).sum().cast(pl.Int64).alias("early_exits_90d"),
-            (tenure_days <= 182).sum().cast(pl.Int64).alias("early_exits_6m"),
-            (tenure_days <= 365).sum().cast(pl.Int64).alias("early_exits_12m"),
-            (tenure_days < 0).sum().alias("__exit_before_hire"),
-        )
+    exit_kinds = {  # the spells of a group with an exit slot are exits
+        "spells": pl.len(),
+        "voluntary": (pl.col("exit_type") == "voluntary").sum(),
+        "involuntary": (pl.col("exit_type") == "involuntary").sum(),
+        "within_90d": (tenure_days <= 90).sum(),
+        "within_6m": (tenure_days <= 182).sum(),
+        "within_12m": (tenure_days <= 365).sum(),
+    }
+    groups = (
+        employees.filter(pl.col("hire_date").is_not_null())
+        .group_by(*keys, _slot(pl.col("hire_date"), checkpoints).alias("hire_slot"), _slot(pl.col("exit_date"), checkpoints).fill_null(-1).alias("exit_slot"))
+        .agg(**exit_kinds, exit_before_hire=(tenure_days < 0).sum())
+        .sort(*keys, nulls_last=False)
+        .with_columns(pl.struct(keys).rle_id().alias("team_index"))
+        .collect()
     )
-    return (
-        headcounts.join(hires, on=[*keys, "q"], how="left", nulls_equal=True)
-        .join(exits, on=[*keys, "q"], how="left", nulls_equal=True)
-        .with_columns(pl.col(COUNTS[2:]).fill_null(0))
-        .select(*keys, "quarter", *COUNTS, pl.col("__exit_before_hire").fill_null(0))
+    if groups["exit_before_hire"].sum():
+        raise ValueError("employees: an exit_date before its hire_date (the canonical table should have rejected it)")
+    team = groups["team_index"].to_numpy()
+    teams = groups.select(keys).gather(np.flatnonzero(np.diff(team, prepend=-1))).rows()
+    hire_slot, exit_slot = groups["hire_slot"].to_numpy(), groups["exit_slot"].to_numpy()
+    left = exit_slot >= 0
+    kinds = groups.select(list(exit_kinds)).to_numpy().astype(np.int64)
+    # per team and slot: the spells hired in it; the exits in it, of each kind
+    n_slots = 2 * len(checkpoints) + 1
+    hired = np.zeros((len(teams), n_slots), dtype=np.int64)
+    np.add.at(hired, (team, hire_slot), kinds[:, 0])
+    exited = np.zeros((len(teams), n_slots, len(exit_kinds)), dtype=np.int64)
+    np.add.at(exited, (team[left], exit_slot[left]), kinds[left])
+    # running totals over the slots, read at the slots of the quarters' first and last days
+    hired_by, exited_by = hired.cumsum(axis=1), exited.cumsum(axis=1)
+    gone_by = exited_by[:, :, 0]
+    on_or_before = lambda running, k: running[:, 2 * k + 1]  # noqa: E731
+    before = lambda running, k: running[:, 2 * k]  # noqa: E731
+    counts = np.concatenate(
+        [
+            (on_or_before(hired_by, first) - before(gone_by, first))[..., None],  # headcount_start
+            (on_or_before(hired_by, last) - before(gone_by, last))[..., None],  # headcount_end
+            (on_or_before(hired_by, last) - before(hired_by, first))[..., None],  # hires
+            on_or_before(exited_by, last) - before(exited_by, first),  # exits, of each kind
+        ],
+        axis=2,
     )
+    overlaps = on_or_before(hired_by, last) - before(gone_by, first) > 0
+    return teams, labels, counts * times[:, None], overlaps
 
 
-def _quarter_number(label: str) -> int:
-    year, q = parse_quarter(label)
-    return year * 4 + q - 1
+def _text(values: list[str | None], index: np.ndarray) -> pl.Series:
+    """A String column of values[i] for each i in index."""
+    return pl.Series(np.array(values, dtype=object)[index].tolist(), dtype=pl.String)
 
 
-def _quarter_number_of(date: pl.Expr) -> pl.Expr:
-    """Quarters since year 0 (2024Q1 -> 8096): a cheap integer key for a date's quarter."""
-    return date.dt.year().cast(pl.Int64) * 4 + date.dt.quarter().cast(pl.Int64) - 1
+def team_quarter_counts(employees: pl.LazyFrame, quarters: list[str]) -> pl.DataFrame:
+    """Per site, team and quarter: the COUNTS of `spell_quarters` summed, without its spell x quarter
+    rows; a team-quarter has a row when some spell overlaps the quarter, as in `spell_quarters`."""
+    teams, labels, counts, overlaps = _team_counts(employees, quarters)
+    team, quarter = np.nonzero(overlaps)
+    return pl.DataFrame(
+        {
+            "site": _text([site for site, _ in teams], team),
+            "team": _text([name for _, name in teams], team),
+            "quarter": _text(labels, quarter),
+            **dict(zip(COUNTS, counts[team, quarter].T)),
+        },
+        schema_overrides=dict.fromkeys(COUNTS, pl.Int64),
+    )
 
 
 def _poisson_interval(count: int | None, exposure: float | None) -> tuple[float | None, float | None]:
@@ -176,45 +195,55 @@ def _poisson_interval(count: int | None, exposure: float | None) -> tuple[float 
     return low / exposure, high / exposure
 
 
-def poisson_intervals(counts: pl.Series, exposures: pl.Series) -> tuple[pl.Series, pl.Series]:
-    """`_poisson_interval` for whole columns at once (null where the count or the exposure is null or 0)."""
-    count = counts.cast(pl.Float64).to_numpy()
-    exposure = exposures.cast(pl.Float64).to_numpy()
-    shown = ~np.isnan(count) & ~np.isnan(exposure) & (exposure != 0)
-    low, high = np.full(count.shape, np.nan), np.full(count.shape, np.nan)
-    c = count[shown]
-    low[shown] = np.where(c > 0, stats.chi2.ppf(0.025, 2 * np.maximum(c, 1)) / 2, 0.0) / exposure[shown]
-    high[shown] = stats.chi2.ppf(0.975, 2 * c + 2) / 2 / exposure[shown]
-    return pl.Series(low, dtype=pl.Float64).fill_nan(None), pl.Series(high, dtype=pl.Float64).fill_nan(None)
+def poisson_intervals(counts: np.ndarray, exposures: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`_poisson_interval` for whole float arrays at once (NaN where the count or the exposure is NaN or 0)."""
+    shown = ~np.isnan(counts) & ~np.isnan(exposures) & (exposures != 0)
+    low, high = np.full(counts.shape, np.nan), np.full(counts.shape, np.nan)
+    c = counts[shown]
+    low_count, high_count = stats.chi2.ppf([[0.025], [0.975]], [2 * np.maximum(c, 1), 2 * c + 2]) / 2
+    low[shown] = np.where(c > 0, low_count, 0.0) / exposures[shown]
+    high[shown] = high_count / exposures[shown]
+    return low, high
 
 
 def turnover_table(employees: pl.LazyFrame, quarters: list[str], min_group_size: int) -> pl.DataFrame:
     """The `turnover` table (docs/tables.md), privacy-gated."""
-    teams = team_quarter_counts(employees, quarters).collect()
-    if teams["__exit_before_hire"].sum():
-        raise ValueError("employees: an exit_date before its hire_date (the canonical table should have rejected it)")
-    # Counts add up: a site's (the organisation's) are the sums over its teams (all teams).
-    levels = {
-        "organisation": [pl.lit(None, pl.String).alias("site"), pl.lit(None, pl.String).alias("team")],
-        "site": [pl.col("site"), pl.lit(None, pl.String).alias("team")],
-        "team": [pl.col("site"), pl.col("team")],
-    }
-    parts = [
-        teams.group_by("quarter", *keys).agg(pl.col(COUNTS).sum()).with_columns(pl.lit(level).alias("level"))
-        for level, keys in levels.items()
-    ]
-    counts = pl.concat(parts, how="diagonal").select("level", "site", "team", "quarter", *COUNTS)
-    avg = (pl.col("headcount_start") + pl.col("headcount_end")) / 2
-    table = counts.with_columns(avg.alias("avg_headcount")).with_columns(
-        (pl.col("voluntary_exits") / pl.col("avg_headcount") * 4).alias("voluntary_rate"),
-        (pl.col("involuntary_exits") / pl.col("avg_headcount") * 4).alias("involuntary_rate"),
-        (pl.col("exits") / pl.col("avg_headcount") * 4).alias("total_rate"),
-    )
+    teams, labels, counts, overlaps = _team_counts(employees, quarters)
+    # Counts add up: a site's (the organisation's) are the sums over its teams (all teams), and it
+    # has a row in a quarter when one of its teams has. Teams come sorted, so a site's are adjacent.
+    counts = np.where(overlaps[..., None], counts, 0)
+    new_site = [k == 0 or site != teams[k - 1][0] for k, (site, _) in enumerate(teams)]
+    sites = [site for (site, _), new in zip(teams, new_site, strict=True) if new]
+    site_of_team = np.cumsum(new_site, dtype=np.int64) - 1
+    site_counts = np.zeros((len(sites), *counts.shape[1:]), dtype=np.int64)
+    np.add.at(site_counts, site_of_team, counts)
+    site_overlaps = np.zeros((len(sites), len(labels)), dtype=bool)
+    np.logical_or.at(site_overlaps, site_of_team, overlaps)
+    levels = [("organisation", None, None)] + [("site", site, None) for site in sites] + [("team", site, name) for site, name in teams]
+    group_counts = np.concatenate([counts.sum(axis=0, keepdims=True), site_counts, counts])
+    group_overlaps = np.concatenate([overlaps.any(axis=0, keepdims=True), site_overlaps, overlaps])
+
+    group, quarter = np.nonzero(group_overlaps)  # one row per group and quarter, in level, site, team, quarter order
+    cell = dict(zip(COUNTS, group_counts[group, quarter].T))
+    avg_headcount = (cell["headcount_start"] + cell["headcount_end"]) / 2
+    with np.errstate(divide="ignore", invalid="ignore"):  # no one there at either end: NaN or inf, gated away below
+        rates = {f"{kind}_rate": cell[exits] / avg_headcount * 4 for kind, exits in (("voluntary", "voluntary_exits"), ("involuntary", "involuntary_exits"), ("total", "exits"))}
     # Exact Poisson interval on voluntary exits over avg_headcount/4 person-years, per cell.
-    low, high = poisson_intervals(table["voluntary_exits"], table["avg_headcount"] / 4)
-    table = table.with_columns(low.alias("voluntary_rate_low"), high.alias("voluntary_rate_high"))
-    # Group size for privacy: the people employed at some point in the quarter, at least the average.
-    table = table.with_columns(pl.max_horizontal("headcount_start", "headcount_end").alias("group_size"))
+    low, high = poisson_intervals(cell["voluntary_exits"].astype(np.float64), avg_headcount / 4)
+    table = pl.DataFrame(
+        {
+            **{column: _text([g[i] for g in levels], group) for i, column in enumerate(("level", "site", "team"))},
+            "quarter": _text(labels, quarter),
+            # Group size for privacy: the people employed at some point in the quarter, at least the average.
+            "group_size": np.maximum(cell["headcount_start"], cell["headcount_end"]),
+            **cell,
+            "avg_headcount": avg_headcount,
+            **rates,
+            "voluntary_rate_low": pl.Series(low, dtype=pl.Float64, nan_to_null=True),
+            "voluntary_rate_high": pl.Series(high, dtype=pl.Float64, nan_to_null=True),
+        },
+        schema_overrides={"group_size": pl.Int64, **dict.fromkeys(COUNTS, pl.Int64), **dict.fromkeys(RATES, pl.Float64)},
+    )
     gated = gate(
         table,
         size="group_size",

@@ -2,6 +2,7 @@
 
 import datetime as dt
 
+import numpy as np
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
@@ -97,7 +98,7 @@ def test_salary_share_cost_is_exact_cents_whatever_the_row_order():
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analysis.turnover import COUNTS, spell_quarters, team_quarter_counts
+from analysis.turnover import COUNTS, poisson_intervals, spell_quarters, team_quarter_counts
 
 QUARTERS = ["2023Q4", "2024Q1", "2024Q2", "2024Q3", "2024Q4"]
 # days on and around the quarter boundaries, where an off-by-one would show
@@ -119,9 +120,39 @@ def spells(draw):
 def test_team_quarter_counts_equal_the_row_by_row_definition(rows, quarters):
     employees = roster(rows)
     expected = spell_quarters(employees, quarters).group_by("site", "team", "quarter").agg(pl.col(COUNTS).sum()).collect()
-    got = team_quarter_counts(employees, quarters).collect().drop("__exit_before_hire")
+    got = team_quarter_counts(employees, quarters)
     keys = ["site", "team", "quarter"]
     assert_frame_equal(got.sort(keys, nulls_last=True), expected.sort(keys, nulls_last=True).select(got.columns), check_dtypes=False)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(spells(), min_size=0, max_size=40), st.lists(st.sampled_from(QUARTERS), min_size=1, max_size=5, unique=True))
+def test_table_levels_add_up_the_row_by_row_definition(rows, quarters):
+    # every level's cells (shown or not) are the row-by-row definition summed over its spells
+    employees = roster(rows)
+    by_spell = spell_quarters(employees, quarters).collect()
+    levels = {"organisation": [], "site": ["site"], "team": ["site", "team"]}
+    expected = pl.concat(
+        [
+            by_spell.group_by("quarter", *keys).agg(pl.col(COUNTS).sum()).with_columns(pl.lit(level).alias("level"), *[pl.lit(None, pl.String).alias(k) for k in {"site", "team"} - set(keys)])
+            for level, keys in levels.items()
+        ],
+        how="diagonal",
+    ).with_columns(pl.max_horizontal("headcount_start", "headcount_end").alias("group_size"))
+    table = turnover_table(employees, quarters, min_group_size=3)
+    cells = ["level", "site", "team", "quarter"]
+    assert_frame_equal(table.select(cells).sort(cells, nulls_last=True), expected.select(cells).sort(cells, nulls_last=True))
+    shown = table.filter(pl.col("suppressed").is_null()).select(*cells, "group_size", *COUNTS)
+    assert_frame_equal(shown.sort(cells, nulls_last=True), expected.join(shown.select(cells), on=cells, nulls_equal=True).select(shown.columns).sort(cells, nulls_last=True), check_dtypes=False)
+
+
+def test_vectorised_poisson_intervals_match_the_scalar_one():
+    counts = np.array([0.0, 1.0, 2.0, 10.0, 37.0, 5.0, np.nan])
+    exposures = np.array([1.0, 0.5, 5.0, 1.0, 12.25, 0.0, 3.0])
+    low, high = poisson_intervals(counts, exposures)
+    for k in range(len(counts)):
+        one = _poisson_interval(None if np.isnan(counts[k]) else int(counts[k]), exposures[k])
+        assert (None if np.isnan(low[k]) else low[k], None if np.isnan(high[k]) else high[k]) == one
 
 
 def test_an_exit_before_the_hire_is_refused():
