@@ -11,9 +11,9 @@ harness runs it as a measured subprocess, so each side's peak memory is its own,
 The Polars side calls exactly what the workflow calls:
 - turnover: analysis.turnover.turnover_table (all levels, intervals, privacy gate);
 - engagement: analysis.engagement.engagement_table (all levels, intervals, privacy gate);
-- survival_preparation: analysis.survival's lazy preparation (respondent_scores, linked_scores,
-  time_varying_intervals, first_response, tier_cohort, exit_within), collected together with
-  pl.collect_all as survival.build does.
+- survival_preparation: analysis.survival's preparation as survival.build runs it: respondent_scores
+  collected in passes of whole quarters (analysis.passes; one pass below 20 million answers), then
+  linked_scores, time_varying_intervals, first_response, tier_cohort, exit_within, collected together.
 The privacy gate only hides cells; the comparison is on the cells it shows.
 """
 
@@ -38,6 +38,7 @@ ABS_TOL = 1e-12
 
 def settings(run: Path) -> dict[str, Any]:
     config = yaml.safe_load((run / "config" / "bench.yaml").read_text(encoding="utf-8"))
+    from analysis.passes import answers_per_pass
     from analysis.periods import quarter_end, quarters_between
 
     return {
@@ -47,6 +48,7 @@ def settings(run: Path) -> dict[str, Any]:
         "favourable_min": config["survey"]["favourable_min"],
         "cutoffs": config["retention"]["tier_cutoffs"],
         "horizon_days": config["retention"]["horizon_days"],
+        "answers_per_pass": answers_per_pass(config),
     }
 
 
@@ -70,8 +72,11 @@ def run_polars(computation: str, run: Path, s: dict[str, Any]) -> dict[str, pl.D
 
         return {"engagement": engagement_table(responses, items, employees, s["favourable_min"], s["min_group_size"])}
     from analysis import survival
+    from analysis.passes import concat_passes, in_passes
 
-    linked = survival.linked_scores(survival.respondent_scores(responses, items), employees, s["end"])
+    scored = in_passes(responses, lambda answers: {"scores": survival.respondent_scores(answers, items)}, s["answers_per_pass"], "driver scores")
+    scores = concat_passes(scored, "scores").sort("response_id").lazy()
+    linked = survival.linked_scores(scores, employees, s["end"])
     lazy = {
         "intervals": survival.time_varying_intervals(linked),
         "snapshot": survival.first_response(linked, list(survival.DRIVERS)),

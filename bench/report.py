@@ -22,7 +22,7 @@ SIZE_ORDER = list(workload.SIZES)
 def latest(root: Path) -> list[Path]:
     records: dict[str, Path] = {}
     for path in sorted((root / "results").glob("*.json")):
-        size = path.name.split("-")[0]
+        size = path.stem.rsplit("-", 1)[0]  # <size>-<timestamp>.json
         if size in SIZE_ORDER:  # the workflow-overhead record has its own section
             records[size] = path  # names end in a timestamp: the last one wins
     return [records[s] for s in sorted(records, key=lambda s: SIZE_ORDER.index(s) if s in SIZE_ORDER else 99)]
