@@ -30,17 +30,13 @@ import math
 import zlib
 from dataclasses import dataclass
 
-import logging
-
 import numpy as np
 import polars as pl
 
-from analysis.passes import ANSWERS_PER_PASS, quarter_filter, quarter_ranges
+from analysis.passes import ANSWERS_PER_PASS, answers_per_pass, in_passes, quarter_filter
 from analysis.privacy import assert_gated, gate, gate_wave_changes
 
 Z = 1.959963984540054  # two-sided 95%
-
-log = logging.getLogger(__name__)
 
 
 def wilson(successes: pl.Expr, n: pl.Expr, z: float = Z) -> tuple[pl.Expr, pl.Expr]:
@@ -325,15 +321,12 @@ def count_slice(
     """partial_counts of one slice, collected in passes of whole quarters of at most
     `answers_per_pass` answers (analysis.passes): every statistic is per wave, so the passes'
     rows are disjoint and their concatenation, sorted, is the one-pass result to the byte."""
-    sites = team_sites(employees)
-    in_unit = _teams_in_unit(responses, employees, sites, part)
-    ranges = quarter_ranges(responses.filter(part.quarters()), answers_per_pass, part.first, part.last)
-    results = []
-    for number, (first, last) in enumerate(ranges, 1):
-        if len(ranges) > 1:
-            log.info("counting pass %d of %d: quarters %s to %s", number, len(ranges), first or "(first)", last or "(last)")
-        sub = Slice(first=first, last=last, unit=part.unit, units=part.units, groups=part.groups)
-        results.append(collect_counts(partial_counts(responses, items, employees, favourable_min, sub, kinds, in_unit)))
+    in_unit = _teams_in_unit(responses, employees, team_sites(employees), part)
+
+    def counts_of(answers: pl.LazyFrame) -> dict[str, pl.LazyFrame]:  # one pass: every team's answers of its quarters
+        return partial_counts(answers, items, employees, favourable_min, part, kinds, in_unit)
+
+    results = in_passes(responses, counts_of, answers_per_pass, "engagement counts", part.first, part.last)
     if len(results) == 1:
         return results[0]
     return {kind: pl.concat([r[kind] for r in results]).sort(*partial_keys(kind), nulls_last=False) for kind in kinds}
@@ -647,8 +640,6 @@ def change_from_counts(engagement: pl.DataFrame, members: list[pl.DataFrame], mi
 def build(responses_path: str, items_path: str, employees_path: str, config: dict, out: dict[str, str]) -> None:
     """Count one slice of the canonical tables in passes (count_slice) and write every engagement
     table to `out[table]`; the workflow splits the same two steps over count_engagement jobs."""
-    from analysis.passes import answers_per_pass
-
     counts = count_slice(
         pl.scan_parquet(responses_path),
         pl.scan_parquet(items_path),

@@ -80,9 +80,13 @@ def in_passes(
     build: Callable[[pl.LazyFrame], dict[str, pl.LazyFrame]],
     limit: int,
     what: str,
+    first: str | None = None,
+    last: str | None = None,
 ) -> list[dict[str, pl.DataFrame]]:
-    """Collect `build(answers of one pass)` for each pass; the frames of each pass, in quarter order."""
-    ranges = quarter_ranges(responses, limit)
+    """Collect `build(answers of one pass)` for each pass over the quarters `first` .. `last`
+    (None: open); the frames of each pass, in quarter order."""
+    responses = responses.filter(quarter_filter(first, last))
+    ranges = quarter_ranges(responses, limit, first, last)
     results = []
     for number, (first, last) in enumerate(ranges, 1):
         frames = build(responses.filter(quarter_filter(first, last)))

@@ -157,6 +157,13 @@ def respondent_scores(responses: pl.LazyFrame, items: pl.LazyFrame) -> pl.LazyFr
     return scores.sort("response_id")  # group_by returns groups in any order; later sums must not depend on it
 
 
+def collect_scores(responses: pl.LazyFrame, items: pl.LazyFrame, limit: int) -> pl.DataFrame:
+    """respondent_scores collected in passes of whole quarters of at most `limit` answers
+    (analysis.passes): memory follows the responses, not the answers; sorted by response_id."""
+    scored = in_passes(responses, lambda answers: {"scores": respondent_scores(answers, items)}, limit, "driver scores")
+    return concat_passes(scored, "scores").sort("response_id")
+
+
 def linked_scores(scores: pl.LazyFrame, employees: pl.LazyFrame, end: dt.date) -> pl.LazyFrame:
     """One row per spell and answered wave, with the spell's dates, exit cause and follow-up end.
 
@@ -747,8 +754,7 @@ def build(employees: pl.LazyFrame, responses: pl.LazyFrame, items: pl.LazyFrame,
     # analysis.passes, so memory follows the responses, not the answers); the model inputs are
     # built from them.
     limit = answers_per_pass(config)
-    scored = in_passes(responses, lambda answers: {"scores": respondent_scores(answers, items)}, limit, "driver scores")
-    scores = concat_passes(scored, "scores").sort("response_id").lazy()
+    scores = collect_scores(responses, items, limit).lazy()
     linked_frame = linked_scores(scores, employees, end).collect()
     linked = linked_frame.lazy()
     linked_ids = linked.select("response_id")

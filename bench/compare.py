@@ -11,8 +11,8 @@ harness runs it as a measured subprocess, so each side's peak memory is its own,
 The Polars side calls exactly what the workflow calls:
 - turnover: analysis.turnover.turnover_table (all levels, intervals, privacy gate);
 - engagement: analysis.engagement.engagement_table (all levels, intervals, privacy gate);
-- survival_preparation: analysis.survival's preparation as survival.build runs it: respondent_scores
-  collected in passes of whole quarters (analysis.passes; one pass below 20 million answers), then
+- survival_preparation: analysis.survival's preparation as survival.build runs it: collect_scores
+  (respondent_scores in passes of whole quarters; one pass below 20 million answers), then
   linked_scores, time_varying_intervals, first_response, tier_cohort, exit_within, collected together.
 The privacy gate only hides cells; the comparison is on the cells it shows.
 """
@@ -72,11 +72,8 @@ def run_polars(computation: str, run: Path, s: dict[str, Any]) -> dict[str, pl.D
 
         return {"engagement": engagement_table(responses, items, employees, s["favourable_min"], s["min_group_size"])}
     from analysis import survival
-    from analysis.passes import concat_passes, in_passes
 
-    scored = in_passes(responses, lambda answers: {"scores": survival.respondent_scores(answers, items)}, s["answers_per_pass"], "driver scores")
-    scores = concat_passes(scored, "scores").sort("response_id").lazy()
-    linked = survival.linked_scores(scores, employees, s["end"])
+    linked = survival.linked_scores(survival.collect_scores(responses, items, s["answers_per_pass"]).lazy(), employees, s["end"])
     lazy = {
         "intervals": survival.time_varying_intervals(linked),
         "snapshot": survival.first_response(linked, list(survival.DRIVERS)),
