@@ -5,7 +5,7 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from analysis.engagement import engagement_change_table, engagement_table, enps_table, reliability_table, response_rate_table, wilson
+from analysis.engagement import driver_codes, engagement_change_table, engagement_table, enps_table, reliability_table, response_rate_table, wilson
 
 ITEMS = pl.LazyFrame(
     {"item_id": ["M1", "M2", "N"], "driver": ["mission", "mission", "enps"], "scale": ["likert5", "likert5", "nps11"], "reverse_scored": [False, False, False]}
@@ -46,6 +46,19 @@ def test_mean_and_pct_favourable_by_hand():
     assert row["mean"] == pytest.approx(sum(person_means) / 6)
     assert row["mean_low"] < row["mean"] < row["mean_high"]
     assert row["pct_favourable_low"] < 7 / 12 < row["pct_favourable_high"]
+
+
+def test_drivers_by_code_and_answers_outside_the_catalogue():
+    items = pl.LazyFrame(
+        {"item_id": ["W1", "M1", "M2", "N"], "driver": ["worklife", "mission", "mission", "enps"], "scale": ["likert5", "likert5", "likert5", "nps11"], "reverse_scored": [False] * 4}
+    )
+    code, name = driver_codes(items)
+    coded = pl.DataFrame({"item_id": ["M2", "W1", "N", "X9", None]}).select(code.alias("__driver"))
+    assert coded["__driver"].to_list() == [0, 1, None, None, None]  # drivers sorted: mission, worklife
+    assert coded.drop_nulls().select(name)["__driver"].to_list() == ["mission", "worklife"]
+    # an answer to an item the catalogue does not hold counts nowhere (as an inner join on item_id)
+    rows = responses(SCORES, NPS) + [("A-r0", "kA0", "A", dt.date(2024, 5, 15), dt.date(2024, 4, 1), "2024Q2", "X9", 1, 1)]
+    assert engagement_table(frame(rows), ITEMS, employees({"A": 8}), 4, 5).equals(engagement_table(frame(responses(SCORES, NPS)), ITEMS, employees({"A": 8}), 4, 5))
 
 
 def test_wilson_matches_reference():
