@@ -2,7 +2,10 @@
 
 Peak memory is taken two ways, without psutil:
 - `peak_rss`: the largest resident set of the process or any descendant it reaped, exact, from
-  the kernel (os.wait4 -> ru_maxrss, which the kernel keeps as the max over the process tree);
+  the kernel (os.wait4 -> ru_maxrss, which the kernel keeps as the max over the process tree).
+  Linux starts a new program's high-water mark at its parent's (exec records the mm it replaces,
+  a copy of this harness), so when the child's figure is not above the harness's own peak it may
+  be the harness's: it is then None, not a number (see `kernel_peak`);
 - `peak_tree_rss`: the sum of the resident sets of the process and all its live descendants,
   sampled from /proc every `SAMPLE_SECONDS` (what matters when several processes run at once,
   e.g. a Jupyter kernel beside Snakemake; a spike shorter than the interval can be missed).
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import resource
 import signal
 import subprocess
 import threading
@@ -30,7 +34,7 @@ class Measurement:
     command: list[str]
     returncode: int
     wall_seconds: float
-    peak_rss: int  # bytes
+    peak_rss: int | None  # bytes; None when it cannot be told from the harness's own peak
     peak_tree_rss: int  # bytes
     user_seconds: float
     system_seconds: float
@@ -80,6 +84,13 @@ def tree_rss(root: int) -> int:
     return total
 
 
+def kernel_peak(child_maxrss_kib: int, harness_maxrss_kib: int) -> int | None:
+    """The child's ru_maxrss in bytes, or None when it is not above the harness's own at spawn
+    (Linux hands a forked-and-exec'd child its parent's high-water mark: a 7.8 GiB harness made
+    every later child, a 0.2 GiB turnover comparison included, report 7.8 GiB)."""
+    return child_maxrss_kib * 1024 if child_maxrss_kib > harness_maxrss_kib else None
+
+
 def run(
     command: list[str],
     *,
@@ -92,6 +103,7 @@ def run(
     """Run `command` to completion (stdout and stderr to `log_path`) and measure it."""
     log = open(log_path, "w", encoding="utf-8") if log_path else subprocess.DEVNULL  # noqa: SIM115
     load_before = load_average()
+    harness_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     state = {"peak": 0, "load": load_before, "capped": False, "done": False}
@@ -121,12 +133,13 @@ def run(
     process.returncode = os.waitstatus_to_exitcode(status)
     if log_path:
         log.close()
+    exact = kernel_peak(usage.ru_maxrss, harness_peak)
     return Measurement(
         command=[str(c) for c in command],
         returncode=process.returncode,
         wall_seconds=wall,
-        peak_rss=usage.ru_maxrss * 1024,
-        peak_tree_rss=max(state["peak"], usage.ru_maxrss * 1024),
+        peak_rss=exact,
+        peak_tree_rss=max(state["peak"], exact or 0),
         user_seconds=usage.ru_utime,
         system_seconds=usage.ru_stime,
         load_before=load_before,

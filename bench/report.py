@@ -114,7 +114,7 @@ def workload_table(results: list[dict]) -> str:
         lines.append(
             f"| {result['size']} | {c.get('people', g['summary']['people']):,} | {c.get('spells', g['summary']['spells']):,} | {c.get('responses', g['summary']['survey_responses']):,} "
             f"| {c.get('answers', g['summary']['survey_answers']):,} | {c.get('waves', '?')} × {c.get('items', '?')} | {g['bytes'] / 2**20:,.0f} MiB "
-            f"| {fmt_s(g['measurement']['wall_seconds'])} | {fmt_gib(g['measurement']['peak_rss'])} |"
+            f"| {fmt_s(g['measurement']['wall_seconds'])} | {fmt_gib(g['measurement']['peak_tree_rss'])} |"
         )
     return "\n".join(lines)
 
