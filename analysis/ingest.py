@@ -281,6 +281,9 @@ def _check_sources(path: Path, raw: RawTable, profile: Profile, names: list[Any]
         raise IngestError(f"{path}: row {header_row}: missing column(s) {', '.join(hints)} required by profile {profile.name}; the file has: {shown}")
 
 
+PARSED = "__parsed."  # prefix of a parsed column beside its source while the problems are found
+
+
 def parse_columns(
     path: Path, frame: pl.DataFrame, raw: RawTable, profile: Profile, columns: dict[str, dict[str, Any]], suppressed: set[str], kinds: dict[str, str] | None = None
 ) -> Step:
@@ -290,6 +293,7 @@ def parse_columns(
     _check_sources(path, raw, profile, sorted(sources))
     stripped = frame.with_columns(pl.col(normalise_name(s)).str.strip_chars().replace("", None) for s in sources)
     exprs, problems, notes = [pl.col("__row")], [], {"date_formats": {}, "decimal": {}}
+    checks: list[tuple[str, pl.Expr, pl.Expr, str]] = []
     for name, mapping in columns.items():
         kind = kinds[name]
         source = _source_expr(mapping, path)
@@ -311,8 +315,14 @@ def parse_columns(
         exprs.append(parsed.alias(name))
         if reason:
             shown = pl.lit(WITHHELD) if name == "employee_id" else source
-            problems.append(_problems(stripped, name, source.is_not_null() & parsed.is_null(), shown, reason))
+            checks.append((name, source, shown, reason))
+    # Every column is parsed once; the problems compare each parsed column with its source
+    # (filtering on the parse expression itself would parse the column again: 11 of the 115 s of
+    # 38 million timesheet rows).
     parsed_frame = stripped.select(exprs)
+    if checks:
+        both = stripped.with_columns(parsed_frame.select(pl.col(name).alias(f"{PARSED}{name}") for name, *_ in checks))
+        problems = [_problems(both, name, source.is_not_null() & pl.col(f"{PARSED}{name}").is_null(), shown, reason) for name, source, shown, reason in checks]
     return Step(parsed_frame, problems, notes)
 
 
@@ -524,8 +534,10 @@ def decode_answers(frame: pl.DataFrame, catalogue: pl.DataFrame, book: Codebook,
     """value = the answer as a number on the item's scale (label via codebook, or the number itself);
     score = value after reverse scoring. 'Not applicable' answers (codebook labels, negative codes)
     are counted and dropped; anything else that is not on the scale is a problem."""
-    joined = frame.join(catalogue.select("item_id", "scale", "reverse_scored"), on="item_id", how="left", maintain_order="left")
-    mapping = _normalised_answers(joined["answer"])
+    # An export holds a handful of distinct answers per item (16 in a 12-million-answer export):
+    # each distinct (item, answer) pair is decoded once and joined back onto the answers (4.6 -> ~1 s there).
+    pairs = frame.lazy().select("item_id", "answer").unique().collect().join(catalogue.select("item_id", "scale", "reverse_scored"), on="item_id", how="left")
+    mapping = _normalised_answers(pairs["answer"])
     norm = pl.col("answer").replace_strict(mapping, default=None, return_dtype=pl.String)
     recode = {normalise_label(str(k)): v for k, v in (items.get("recode") or {}).items()}
     na_labels = set(book.not_applicable) | {normalise_label(str(v)) for v in items.get("not_applicable") or []}
@@ -541,7 +553,10 @@ def decode_answers(frame: pl.DataFrame, catalogue: pl.DataFrame, book: Codebook,
     high = pl.when(pl.col("scale") == "nps11").then(10).otherwise(5)
     candidate = pl.coalesce(recoded, by_label, numeric)
     value = pl.when(candidate.is_between(low, high)).then(candidate)
-    decoded = joined.with_columns(is_na.alias("__na"), value.cast(pl.Int8).alias("value"))
+    top = pl.when(pl.col("scale") == "nps11").then(10).otherwise(6)
+    score = pl.when(pl.col("reverse_scored")).then(top - pl.col("value")).otherwise(pl.col("value")).cast(pl.Int8)
+    pairs = pairs.with_columns(is_na.alias("__na"), value.cast(pl.Int8).alias("value")).with_columns(score.alias("score"))
+    decoded = frame.join(pairs, on=["item_id", "answer"], how="left", nulls_equal=True, maintain_order="left")
     problems = [
         _problems(decoded, "item_id", pl.col("scale").is_null(), pl.col("item_id"), "item is not in the survey item catalogue"),
         _problems(
@@ -554,9 +569,7 @@ def decode_answers(frame: pl.DataFrame, catalogue: pl.DataFrame, book: Codebook,
     ]
     counts = {"answers_read": decoded.height, "answers_not_applicable": decoded.filter(pl.col("__na") & pl.col("scale").is_not_null()).height}
     decoded = decoded.filter(pl.col("value").is_not_null())  # the others are counted (n/a) or problems above
-    top = pl.when(pl.col("scale") == "nps11").then(10).otherwise(6)
-    score = pl.when(pl.col("reverse_scored")).then(top - pl.col("value")).otherwise(pl.col("value")).cast(pl.Int8)
-    return decoded.with_columns(score.alias("score")).drop("scale", "reverse_scored", "answer", "__na"), problems, counts
+    return decoded.drop("scale", "reverse_scored", "answer", "__na"), problems, counts
 
 
 def _survey_items_by_text(frame: pl.DataFrame, catalogue: pl.DataFrame | None, items: dict[str, Any]) -> pl.DataFrame:

@@ -208,3 +208,33 @@ def test_combine_parts_names_the_first_row_of_a_key_exported_twice(tmp_path):
     b = _survey_part(tmp_path / "b.parquet", "exports/b.csv", [("R5", "Q1", 2), ("R2", "Q2", 7)])
     with pytest.raises(IngestError, match=r"^exports/a\.csv: row 4: response_id R2, item_id Q2 appears in more than one export \(exports/a\.csv, exports/b\.csv\)$"):
         combine_parts([a, b], None, tmp_path / "out.parquet")
+
+
+def test_within_spells_flags_unknown_people_and_dates_outside_every_spell():
+    import datetime as dt
+
+    from analysis.validation import within_spells
+
+    d = dt.date
+    employees = pl.DataFrame(
+        {"employee_key": ["kA", "kA", "kB"], "hire_date": [d(2020, 1, 1), d(2023, 1, 1), d(2021, 6, 1)], "exit_date": [d(2021, 12, 31), None, d(2022, 6, 30)]}
+    )
+    rows = [
+        (1, "kA", d(2020, 5, 1)),  # first spell
+        (2, "kA", d(2022, 5, 1)),  # between the spells
+        (3, "kA", d(2019, 5, 1)),  # before every spell
+        (4, "kA", d(2024, 5, 1)),  # open second spell
+        (5, "kB", d(2022, 7, 1)),  # after the exit
+        (6, "kZ", d(2022, 1, 1)),  # not on the roster
+        (7, None, d(2022, 1, 1)),  # anonymous: not checked
+        (8, "kB", d(2022, 7, 1)),  # the same person and date as row 5: flagged too
+        (9, "kZ", d(2022, 1, 1)),  # and as row 6
+        (10, "kB", None),  # no date: not checked
+    ]
+    frame = pl.DataFrame(rows, schema={"__row": pl.Int64, "employee_key": pl.String, "response_date": pl.Date}, orient="row")
+    problems = within_spells(frame, employees, "response_date", "the response date").sort("__row")
+    assert problems["__row"].to_list() == [2, 3, 5, 6, 8, 9]
+    assert problems["column"].to_list() == ["response_date", "response_date", "response_date", "employee_id", "response_date", "employee_id"]
+    assert problems.filter(pl.col("column") == "employee_id")["value"].to_list() == ["kZ", "kZ"]
+    assert problems.filter(pl.col("__row") == 2)["value"].item() == "2022-05-01"
+    assert within_spells(frame.filter(pl.col("__row").is_in([1, 4, 7, 10])), employees, "response_date", "x").is_empty()
