@@ -242,7 +242,7 @@ def workflow_overhead(args: argparse.Namespace, root: Path, log=print) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="10k,100k", help="comma-separated: 10k, 100k, 1M, 1M-headcount (about a million employees at any time, 25 items)")
+    parser.add_argument("--sizes", default="10k,100k", help="comma-separated: 10k, 100k, 100k-headcount, 1M, 1M-headcount (headcount sizes: about that many employees at any time; 25 items except 1M)")
     parser.add_argument("--formats", default="parquet", help="parquet (full pipeline) and optionally csv (ingest of the CSV exports)")
     parser.add_argument("--repeats", type=int, default=3, help="stage sequences per size: the first from empty, the others rerun each stage (medians are reported)")
     parser.add_argument("--measure-once", default="", help="comma-separated stages not repeated (e.g. survival,drivers when each takes long)")

@@ -24,10 +24,11 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ROOT = Path(os.environ.get("RETAIN_BENCH_ROOT", "/tmp/retain-bench"))
 # `retain synth --employees` counts distinct people over the three years; at contact-centre
-# turnover the headcount is about employees / 2.2. "1M-headcount" is an organisation of about a
-# million employees at any time with a 25-item survey (20 + 5 extra items): the top size.
-SIZES = {"10k": 10_000, "100k": 100_000, "1M": 1_000_000, "1M-headcount": 2_200_000}
-EXTRA_ITEMS = {"1M-headcount": 5}
+# turnover the headcount is about employees / 2.2. "100k-headcount" and "1M-headcount" are
+# organisations of about 100 000 and a million employees at any time. Every size but "1M" (kept
+# as measured, 20 items) has the issue's ~25-item survey: the generator's 20 items + 5 extra.
+SIZES = {"10k": 10_000, "100k": 100_000, "100k-headcount": 220_000, "1M": 1_000_000, "1M-headcount": 2_200_000}
+EXTRA_ITEMS = {"10k": 5, "100k": 5, "100k-headcount": 5, "1M-headcount": 5}
 START_QUARTER = "2023Q4"
 SNAPSHOT_PARTS = ("analysis", "workflow", "config", "reports")
 SURVEY_PROFILES = {
