@@ -192,8 +192,9 @@ def driver_codes(items: pl.LazyFrame) -> tuple[pl.Expr, pl.Expr]:
 
     Per-response group-bys key on the integer instead of joining the catalogue's driver text onto
     every answer (the same rows as an inner join on item_id, which is the catalogue's primary key):
-    at 10k employees it takes the engagement counts from 0.10 to 0.07 s, and the group-by state
-    holds a byte per answer group instead of a string."""
+    at 10k employees the per-response group-by takes 0.07 s instead of 0.10 s (the whole
+    engagement table 0.15 s instead of 0.20 s), and its state holds two bytes per group for the
+    driver instead of a string."""
     names = driver_names(items)
     number = {name: n for n, name in enumerate(names)}
     likert = items.filter(pl.col("scale") == "likert5").select("item_id", "driver").collect()

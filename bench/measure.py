@@ -3,9 +3,11 @@
 Peak memory is taken two ways, without psutil:
 - `peak_rss`: the largest resident set of the process or any descendant it reaped, exact, from
   the kernel (os.wait4 -> ru_maxrss, which the kernel keeps as the max over the process tree).
-  Linux starts a new program's high-water mark at its parent's (exec records the mm it replaces,
-  a copy of this harness), so when the child's figure is not above the harness's own peak it may
-  be the harness's: it is then None, not a number (see `kernel_peak`);
+  At exec Linux records the high-water mark of the memory map it replaces: with vfork (how
+  CPython 3.11 starts children) that map is this harness's own, with fork a copy of it. So when
+  the child's figure is not above the harness's own peak it may be the harness's: it is then
+  None, not a number (see `kernel_peak`), and `peak_tree_rss` is the sampled figure alone (a
+  child that lives less than one sampling interval is then seen about once, near its start);
 - `peak_tree_rss`: the sum of the resident sets of the process and all its live descendants,
   sampled from /proc every `SAMPLE_SECONDS` (what matters when several processes run at once,
   e.g. a Jupyter kernel beside Snakemake; a spike shorter than the interval can be missed).
@@ -85,9 +87,10 @@ def tree_rss(root: int) -> int:
 
 
 def kernel_peak(child_maxrss_kib: int, harness_maxrss_kib: int) -> int | None:
-    """The child's ru_maxrss in bytes, or None when it is not above the harness's own at spawn
-    (Linux hands a forked-and-exec'd child its parent's high-water mark: a 7.8 GiB harness made
-    every later child, a 0.2 GiB turnover comparison included, report 7.8 GiB)."""
+    """The child's ru_maxrss in bytes, or None when it is not above the harness's own peak, read
+    after the child has run (an upper bound of the harness's mark at the child's exec, which Linux
+    hands to the child: a 7.8 GiB harness made every later child, a 0.2 GiB turnover comparison
+    included, report 7.8 GiB)."""
     return child_maxrss_kib * 1024 if child_maxrss_kib > harness_maxrss_kib else None
 
 
@@ -103,7 +106,6 @@ def run(
     """Run `command` to completion (stdout and stderr to `log_path`) and measure it."""
     log = open(log_path, "w", encoding="utf-8") if log_path else subprocess.DEVNULL  # noqa: SIM115
     load_before = load_average()
-    harness_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     state = {"peak": 0, "load": load_before, "capped": False, "done": False}
@@ -133,6 +135,7 @@ def run(
     process.returncode = os.waitstatus_to_exitcode(status)
     if log_path:
         log.close()
+    harness_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB; never lower than at the child's exec
     exact = kernel_peak(usage.ru_maxrss, harness_peak)
     return Measurement(
         command=[str(c) for c in command],
