@@ -381,3 +381,26 @@ def test_models_use_the_people_sample_above_the_cap_and_everyone_below(organisat
     assert tv["hr_high"] - tv["hr_low"] > tv_full["hr_high"] - tv_full["hr_low"]  # fewer people, wider interval
     odds = capped["exit12_odds_ratios"]
     assert odds["sample_people"].unique().to_list() == [800] and (odds["n_subjects"] < hr(full["exit12_odds_ratios"], model="engagement")["n_subjects"]).all()
+
+
+def test_calibration_alpha_is_that_of_the_sampled_responses(organisations, monkeypatch):
+    from analysis.sampling import sample_people
+
+    canonical, _ = organisations[SEEDS[0]]
+    responses, items, employees = canonical["responses"], canonical["items"], canonical["employees"]
+    seen = []
+    real = survival.hazard_ratio_table
+    monkeypatch.setattr(survival, "hazard_ratio_table", lambda intervals, snapshot, alpha, n: seen.append(alpha) or real(intervals, snapshot, alpha, n))
+    capped_config = CONFIG | {"retention": CONFIG["retention"] | {"max_people": 800, "seed": 1}}
+    survival.build(employees, responses, items, capped_config)
+    survival.build(employees, responses, items, CONFIG)
+    capped, everyone = seen
+
+    def alpha_of(ids: pl.DataFrame) -> dict:
+        return dict(survival.cronbach_alpha(responses.join(ids.lazy(), on="response_id"), items).collect().iter_rows())
+
+    linked = survival.linked_scores(survival.respondent_scores(responses, items), employees, END).collect()
+    kept = sample_people(linked["employee_key"], 800, 1)
+    assert capped == alpha_of(linked.filter(pl.col("employee_key").is_in(kept.implode())).select("response_id"))
+    assert everyone == alpha_of(linked.select("response_id"))
+    assert capped != everyone and all(abs(capped[d] - everyone[d]) < 0.05 for d in survival.DRIVERS)
