@@ -763,7 +763,7 @@ def build(employees: pl.LazyFrame, responses: pl.LazyFrame, items: pl.LazyFrame,
     linked_frame = linked_scores(scores, employees, end).collect()
     linked = linked_frame.lazy()
     # The Cox and logistic models (lifelines, statsmodels: in memory, refitted six times) use a
-    # random sample of people above retention.max_people; curves, tests and alpha use everyone.
+    # random sample of people above retention.max_people (alpha for the calibration too); curves and tests use everyone.
     eligible = linked_frame.get_column("employee_key").n_unique()
     kept = sample_people(linked_frame.get_column("employee_key"), settings.get("max_people"), settings.get("seed"))
     sample = {"sample_people": eligible if kept is None else kept.len(), "eligible_people": eligible}
