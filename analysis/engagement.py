@@ -186,16 +186,17 @@ def driver_names(items: pl.LazyFrame) -> list[str]:
     return sorted(likert.get_column("driver").to_list())
 
 
-def driver_codes(items: pl.LazyFrame) -> tuple[pl.Expr, pl.Expr]:
+def driver_codes(items: pl.LazyFrame, names: list[str] | None = None) -> tuple[pl.Expr, pl.Expr]:
     """Two expressions: on `item_id`, the item's Likert driver as a small integer (null for answers
     to other items: eNPS, items not in the catalogue); on `__driver`, that integer's driver name.
+    `names`: driver_names(items), when the caller has it already.
 
     Per-response group-bys key on the integer instead of joining the catalogue's driver text onto
     every answer (the same rows as an inner join on item_id, which is the catalogue's primary key):
     at 10k employees the per-response group-by takes 0.07 s instead of 0.10 s (the whole
     engagement table 0.15 s instead of 0.20 s), and its state holds two bytes per group for the
     driver instead of a string."""
-    names = driver_names(items)
+    names = driver_names(items) if names is None else names
     number = {name: n for n, name in enumerate(names)}
     likert = items.filter(pl.col("scale") == "likert5").select("item_id", "driver").collect()
     by_item = {item: number[driver] for item, driver in likert.iter_rows()}
@@ -225,11 +226,13 @@ def partial_counts(
         in_unit = _teams_in_unit(responses, employees, sites, part)
     answers = responses.filter(part.quarters() & in_unit)
     frames: dict[str, pl.LazyFrame] = {}
+    if "engagement" in kinds or "membership" in kinds:
+        names = driver_names(items)
+        code, driver_name = driver_codes(items, names)
     if "engagement" in kinds:
         scale = likert_scale(items)
         k = pl.col("__answers")
         scaled = pl.when(k > 0).then(pl.col("__sum") * (pl.lit(scale, pl.Int64) // k))
-        code, drivers = driver_codes(items)
         per_response = (
             answers.with_columns(code.alias("__driver"))
             .filter(pl.col("__driver").is_not_null())
@@ -252,7 +255,7 @@ def partial_counts(
                 pl.lit(scale, pl.Int64).alias("scale"),
             )
             .join(sites, on="team", how="left")
-            .select("wave", "quarter", drivers.alias("driver"), "site", "team", "respondents", "scored", "s1", "s2", "favourable_answers", "answers", "scale")
+            .select("wave", "quarter", driver_name.alias("driver"), "site", "team", "respondents", "scored", "s1", "s2", "favourable_answers", "answers", "scale")
         )
     if "enps" in kinds:
         frames["enps"] = (
@@ -287,8 +290,6 @@ def partial_counts(
         totals, per_item = _alpha_sums(answers, items, sites)
         frames.update({"alpha": totals, "alpha_items": per_item})
     if "membership" in kinds:
-        code, _ = driver_codes(items)
-        names = driver_names(items)
         frames["membership"] = (
             answers.with_columns(code.alias("__driver"))
             .filter(pl.col("__driver").is_not_null())
