@@ -50,8 +50,9 @@ Definitions (the tables are documented in docs/tables.md):
   `sample_people` of `eligible_people` (linked people); n_subjects / n_events count the sample,
   and the intervals are those of the sample (wider than with everyone, honestly so). Cronbach's
   alpha for the calibration is that of the sample's responses, the reliability of the scores the
-  models use (a random sample of people estimates the same alpha, within about ±0.003 at 20 000
-  people, and reading only the sample's answers halves the rule's time at 220 million answers).
+  models use (a random sample of people estimates the same alpha: at 220 million answers the
+  calibrated mission hazard ratio moved from 0.7264 to 0.7262, and reading only the sample's
+  answers took survival.build from 187 to 115 s).
   The curves, log-rank tests and the team panel use everyone.
 - team panel: team engagement in quarter t (mean of respondents' engagement scores, teams with at
   least the minimum group size of respondents) against the team's voluntary exits in quarter t+1,
