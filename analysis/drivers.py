@@ -32,9 +32,11 @@ responses missing any driver or the outcome are dropped (complete cases). Waves:
 complete), which gives far more exits than one wave; with `latest` only the latest such wave.
 
 Computation: each logistic fit runs on the distinct (scores, outcome) rows with summed weights
-(the same weighted likelihood; subsets of up to three drivers have a few thousand distinct rows),
-and a bootstrap replicate's Newton iterations start from the full sample's estimates; both change
-the results only by floating-point rounding (below 1e-9 in the shares; tests/test_drivers.py).
+(the same weighted likelihood; subsets of up to three drivers have a few thousand distinct rows,
+four about half as many as responses). The distinct rows of every subset are found once; a
+bootstrap replicate sums its weights onto them and its Newton iterations start from the full
+sample's estimates. These change the results only by floating-point rounding (below 1e-9 in the
+shares; tests/test_drivers.py).
 
 Uncertainty: a cluster bootstrap that resamples people (employee_key; each anonymous response is
 its own person), so a person's repeated responses in pooled waves travel together. Each
@@ -72,6 +74,7 @@ INTENT = "intent_to_stay"
 EXIT = "voluntary_exit_12m"
 NOT_ENOUGH = "too few respondents or outcomes to rank the drivers"
 MIN_EVENTS = 10  # fewer exits (or stayers) than this and a logistic fit is not worth showing
+TOLERANCE = 1e-7  # Newton's last step, largest coefficient change (see _logistic_fit)
 
 
 # ------------------------------------------------------------------ Shapley value of R²
@@ -130,39 +133,86 @@ def linear_r2_by_subset(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None
     return r2
 
 
-def _logistic_fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, start: np.ndarray | None = None, iterations: int = 50) -> tuple[float, np.ndarray]:
-    """Maximised (weighted) log-likelihood of a logistic regression of y on [1, x] (Newton-Raphson)
-    and the coefficients. Newton starts at `start` (the bootstrap passes the full-sample estimate:
-    a resample's maximum is close to it, so fewer steps reach the same 1e-10 convergence), else at
-    the null model (intercept = logit of the mean, slopes 0)."""
-    design = np.column_stack([np.ones(len(y)), x])
+def _logistic_fit(design: np.ndarray, y: np.ndarray, w: np.ndarray, start: np.ndarray | None = None, iterations: int = 50) -> tuple[float, np.ndarray]:
+    """Maximised (weighted) log-likelihood of a logistic regression of y on the rows of `design`
+    (one row per coefficient, the first all ones; contiguous rows make the Hessian's product a
+    third faster than columns) by Newton-Raphson, and the coefficients.
+
+    Newton starts at `start` (the bootstrap passes the full-sample estimate: a resample's maximum
+    is close to it, so fewer steps are needed), else at the null model (intercept = logit of the
+    mean, slopes 0). It stops after a step below TOLERANCE in every coefficient: Newton converges
+    quadratically, so the coefficients are then within about TOLERANCE² of the maximum and the
+    log-likelihood, flat there, is the maximum's to rounding.
+    """
     if start is None:
-        beta = np.zeros(design.shape[1])
+        beta = np.zeros(design.shape[0])
         ybar = float(w @ y / w.sum())
         beta[0] = np.log(ybar / (1 - ybar))
     else:
         beta = np.array(start, dtype=float)
     for _ in range(iterations):
-        eta = design @ beta
+        eta = beta @ design
         mu = 0.5 * (1.0 + np.tanh(0.5 * eta))  # the logistic function, without overflow
-        grad = design.T @ (w * (y - mu))
-        hess = (design * (w * mu * (1 - mu))[:, None]).T @ design
+        grad = design @ (w * (y - mu))
+        hess = (design * (w * mu * (1 - mu))) @ design.T
         step = np.linalg.lstsq(hess, grad, rcond=None)[0]  # lstsq: a constant column in a resample is harmless
         beta += step
-        if np.max(np.abs(step)) < 1e-10:
+        if np.max(np.abs(step)) < TOLERANCE:
             break
-    eta = design @ beta
+    eta = beta @ design
     # log(mu) = -log(1 + e^-eta), log(1 - mu) = -log(1 + e^eta), computed stably
     return float(w @ (-y * np.logaddexp(0, -eta) - (1 - y) * np.logaddexp(0, eta))), beta
 
 
+Cells = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def subset_cells(x: np.ndarray, y: np.ndarray) -> dict[int, Cells]:
+    """Per subset S of the columns (bit mask): every row's cell, its distinct value of (x[:, S], y);
+    each cell's design [1, x[:, S]] as a (1 + |S|, cells) matrix; and each cell's y.
+
+    A logistic likelihood with the weights summed per cell is the same likelihood as over the rows
+    (to rounding), and far fewer values: a driver score is a mean of a few Likert items, so one to
+    three drivers have a few thousand distinct values however many responses, and four drivers
+    about half as many as responses. Found once, these serve every bootstrap resample: a
+    resample's weights are summed onto the cells (np.bincount), its absent rows weigh nothing.
+    """
+    p = x.shape[1]
+    codes = [np.unique(x[:, j], return_inverse=True) for j in range(p)]
+    index_type = np.int32 if len(y) < 2**31 else np.int64
+    out: dict[int, Cells] = {}
+    for mask, cols in enumerate(subset_masks(p)):
+        if not mask:
+            continue
+        index = np.nonzero(cols)[0]
+        key = y.astype(np.int64)  # y is 0/1; the mixed-radix key orders cells by y, then each column's value
+        for j in index:
+            key = key * len(codes[j][0]) + codes[j][1]
+        distinct, row_cell = np.unique(key, return_inverse=True)
+        columns, rest = [], distinct
+        for j in index[::-1]:
+            values = codes[j][0]
+            columns.append(values[rest % len(values)])
+            rest = rest // len(values)
+        design = np.vstack([np.ones(len(distinct)), *columns[::-1]])
+        out[mask] = (row_cell.astype(index_type), design, rest.astype(float))
+    return out
+
+
 def mcfadden_r2_by_subset(
-    x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None, starts: dict[int, np.ndarray] | None = None, fits: dict[int, np.ndarray] | None = None
+    x: np.ndarray,
+    y: np.ndarray,
+    weights: np.ndarray | None = None,
+    starts: dict[int, np.ndarray] | None = None,
+    fits: dict[int, np.ndarray] | None = None,
+    cells: dict[int, Cells] | None = None,
 ) -> np.ndarray:
     """McFadden's pseudo-R², 1 - logL(S) / logL(∅), of a logistic regression of a 0/1 y on every subset.
 
-    starts: Newton's starting coefficients per subset (bit mask), e.g. the full-sample fit for a
-    bootstrap resample; fits: filled with each subset's estimated coefficients, when given.
+    weights: non-negative frequency weights (a bootstrap resample's draw counts, zero for the rows
+    it left out); starts: Newton's starting coefficients per subset (bit mask), e.g. the full-sample
+    fit for a bootstrap resample; fits: filled with each subset's estimated coefficients, when given;
+    cells: `subset_cells(x, y)`, when the caller fits the same rows many times with other weights.
     """
     p = x.shape[1]
     w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
@@ -171,39 +221,17 @@ def mcfadden_r2_by_subset(
     if ybar <= 0 or ybar >= 1:
         return r2
     null = float(w.sum() * (ybar * np.log(ybar) + (1 - ybar) * np.log(1 - ybar)))
-    codes = [np.unique(x[:, j], return_inverse=True) for j in range(p)]  # a driver score takes few values
-    for mask, cols in enumerate(subset_masks(p)):
-        if mask:
-            xs, ys, ws = _collapse(codes, np.nonzero(cols)[0], x, y, w)
-            loglik, beta = _logistic_fit(xs, ys, ws, None if starts is None else starts.get(mask))
-            r2[mask] = 1.0 - loglik / null
-            if fits is not None:
-                fits[mask] = beta
+    if cells is None:
+        cells = subset_cells(x, y)
+    for mask in range(1, 2**p):
+        row_cell, cell_design, cell_y = cells[mask]
+        summed = np.bincount(row_cell, weights=w, minlength=len(cell_y))
+        present = np.nonzero(summed)[0]  # the cells of rows with a positive weight
+        loglik, beta = _logistic_fit(cell_design[:, present], cell_y[present], summed[present], None if starts is None else starts.get(mask))
+        r2[mask] = 1.0 - loglik / null
+        if fits is not None:
+            fits[mask] = beta
     return r2
-
-
-def _collapse(codes: list[tuple[np.ndarray, np.ndarray]], index: np.ndarray, x: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The rows of (x[:, index], y) aggregated to their distinct values with summed weights (positive),
-    when there are fewer than half as many possible values as rows (else the rows as they are). A weighted likelihood over the distinct
-    rows is the same likelihood (to rounding): a driver score is a mean of 2-3 Likert items, so
-    subsets of one to three drivers have a few thousand distinct rows however many responses."""
-    cells = 2
-    for j in index:
-        cells *= len(codes[j][0])
-    if cells >= len(y) // 2:
-        return x[:, index], y, w
-    key = y.astype(np.int64)
-    for j in index:
-        key = key * len(codes[j][0]) + codes[j][1]
-    summed = np.bincount(key, weights=w, minlength=cells)
-    present = np.nonzero(summed)[0]  # the weights are positive
-    weights = summed[present]
-    columns, rest = [], present
-    for j in index[::-1]:
-        values, size = codes[j][0], len(codes[j][0])
-        columns.append(values[rest % size])
-        rest = rest // size
-    return np.column_stack(columns[::-1]), rest.astype(float), weights
 
 
 R2_BY_SUBSET = {"ols": linear_r2_by_subset, "mcfadden": mcfadden_r2_by_subset}
@@ -230,13 +258,17 @@ def importance(
     W = shapley_matrix(p)
     if r2 == "mcfadden":
         starts: dict[int, np.ndarray] = {}
-        full = mcfadden_r2_by_subset(x, y, fits=starts) @ W
+        cells = subset_cells(x, y)
+        full = mcfadden_r2_by_subset(x, y, fits=starts, cells=cells) @ W
 
-        def subsets(xb: np.ndarray, yb: np.ndarray, wb: np.ndarray) -> np.ndarray:
-            return mcfadden_r2_by_subset(xb, yb, wb, starts=starts)
+        def subsets(weights: np.ndarray) -> np.ndarray:
+            return mcfadden_r2_by_subset(x, y, weights, starts=starts, cells=cells)
     else:
-        subsets = R2_BY_SUBSET[r2]
-        full = subsets(x, y) @ W
+        def subsets(weights: np.ndarray) -> np.ndarray:
+            keep = weights > 0
+            return R2_BY_SUBSET[r2](x[keep], y[keep], weights[keep])
+
+        full = R2_BY_SUBSET[r2](x, y) @ W
     total = float(full.sum())
     _, person = np.unique(clusters, return_inverse=True)
     people = int(person.max()) + 1
@@ -244,9 +276,7 @@ def importance(
     boot = np.empty((reps, p))
     for b in range(reps):
         drawn = np.bincount(rng.integers(0, people, people), minlength=people)
-        weights = drawn[person].astype(float)
-        keep = weights > 0
-        boot[b] = subsets(x[keep], y[keep], weights[keep]) @ W
+        boot[b] = subsets(drawn[person].astype(float)) @ W
     boot_total = boot.sum(axis=1)
     boot_share = boot / np.where(boot_total > 0, boot_total, np.nan)[:, None]
     boot_rank = rank_descending(boot)

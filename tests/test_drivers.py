@@ -268,3 +268,23 @@ def test_people_sample_caps_the_ranking_and_leaves_it_alone_below_the_cap(orgs, 
     wide = capped.filter(pl.col("outcome") == drivers.INTENT).sort("driver")
     narrow = intent.sort("driver")
     assert ((wide["share_high"] - wide["share_low"]).mean()) > ((narrow["share_high"] - narrow["share_low"]).mean())  # fewer people, wider intervals
+
+
+def test_subset_cells_give_back_every_row_and_weights_sum_onto_them():
+    rng = np.random.default_rng(12)
+    x = rng.integers(1, 6, size=(300, 4)) / rng.choice([1.0, 2.0, 4.0], size=4)  # few distinct values, as Likert means
+    y = (rng.random(300) < 0.3).astype(float)
+    cells = drivers.subset_cells(x, y)
+    assert sorted(cells) == list(range(1, 16))
+    for mask, (row_cell, design, cell_y) in cells.items():
+        cols = [j for j in range(4) if mask >> j & 1]
+        np.testing.assert_array_equal(design[0], 1.0)
+        np.testing.assert_array_equal(design[1:, row_cell].T, x[:, cols])  # each row's cell holds its values
+        np.testing.assert_array_equal(cell_y[row_cell], y)
+        assert len(np.unique(np.column_stack([x[:, cols], y]), axis=0)) == len(cell_y)  # one cell per distinct row
+    # a resample's zero weights leave its rows out: the same R² as fitting only the drawn rows
+    w = rng.integers(0, 3, 300).astype(float)
+    keep = w > 0
+    np.testing.assert_allclose(
+        drivers.mcfadden_r2_by_subset(x, y, w, cells=cells), drivers.mcfadden_r2_by_subset(x[keep], y[keep], w[keep]), rtol=0, atol=1e-12
+    )
