@@ -350,15 +350,19 @@ def cox_hazard_ratios(
     return rows
 
 
-def time_varying_hazard_ratios(intervals: pl.DataFrame, *, event: str, covariates: list[str]) -> pl.DataFrame:
+def time_varying_hazard_ratios(intervals: pl.DataFrame, *, event: str, covariates: list[str], start: np.ndarray | None = None) -> pl.DataFrame:
     """Cox model on counting-process rows (subject, start, stop] (lifelines CoxTimeVaryingFitter).
 
-    Same columns as cox_hazard_ratios; n_subjects counts distinct subjects.
+    Same columns as cox_hazard_ratios; n_subjects counts distinct subjects. start: log hazard
+    ratios (one per covariate) for Newton-Raphson to start from instead of zero: the same
+    maximum, reached in fewer steps when the start is close to it.
     """
     from lifelines import CoxTimeVaryingFitter
 
     frame = intervals.select("subject", "start", "stop", event, *covariates).drop_nulls().to_pandas()
-    model = CoxTimeVaryingFitter().fit(frame, event_col=event, start_col="start", stop_col="stop", id_col="subject")
+    # lifelines iterates on covariates divided by their standard deviation: so is its start
+    initial = None if start is None else np.asarray(start, dtype=float) * frame[covariates].std(axis=0).to_numpy(float)
+    model = CoxTimeVaryingFitter().fit(frame, event_col=event, start_col="start", stop_col="stop", id_col="subject", initial_point=initial)
     return _ratio_rows(model.summary, covariates, "hr").with_columns(
         pl.lit(frame["subject"].nunique(), pl.Int64).alias("n_subjects"), pl.lit(int(frame[event].sum()), pl.Int64).alias("n_events")
     )
@@ -489,17 +493,23 @@ def alpha_from_sums(totals: pl.LazyFrame, per_item: pl.LazyFrame) -> pl.LazyFram
     )
 
 
-def calibrate(frame: pl.DataFrame, covariates: list[str], reliability: dict[str, float]) -> pl.DataFrame:
-    """Regression calibration: replace observed scores W by E[X | W] = mu + S_X S_W^-1 (W - mu).
+def calibration(frame: pl.DataFrame, covariates: list[str], reliability: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Regression calibration's mean mu and slope S_X S_W^-1: E[X | W] = mu + slope (W - mu).
 
     S_W is the observed covariance of the scores (rows with all of them), S_U is diagonal with
-    (1 - reliability) x var(W_d), S_X = S_W - S_U. Rows with a missing score stay missing.
+    (1 - reliability) x var(W_d), S_X = S_W - S_U.
     """
     complete = frame.select(covariates).drop_nulls().to_numpy().astype(float)
     mu = complete.mean(axis=0)
     s_w = np.atleast_2d(np.cov(complete, rowvar=False))
     s_u = np.diag([(1 - reliability[c]) * s_w[i, i] for i, c in enumerate(covariates)])
-    slope = (s_w - s_u) @ np.linalg.inv(s_w)
+    return mu, (s_w - s_u) @ np.linalg.inv(s_w)
+
+
+def calibrate(frame: pl.DataFrame, covariates: list[str], reliability: dict[str, float]) -> pl.DataFrame:
+    """Regression calibration: replace observed scores W by E[X | W] (`calibration`). Rows with a
+    missing score stay missing."""
+    mu, slope = calibration(frame, covariates, reliability)
     observed = frame.select(covariates).to_numpy().astype(float)
     predicted = mu + (observed - mu) @ slope.T
     return frame.with_columns([pl.Series(c, predicted[:, i], nan_to_null=True) for i, c in enumerate(covariates)])
@@ -674,6 +684,11 @@ def _cox_or_explain(name: str, keys: dict[str, Any], frame: pl.DataFrame, event:
     return _estimate(name, keys, shortage, counts, fit, frame, event=event, covariates=covariates, **kwargs)
 
 
+def _in_driver_order(rows: pl.DataFrame) -> pl.DataFrame:
+    """One row per driver, in the order of DRIVERS (the order the models list them)."""
+    return rows.sort(pl.col("driver").replace_strict({d: i for i, d in enumerate(DRIVERS)}, return_dtype=pl.Int8))
+
+
 def hazard_ratio_table(intervals: pl.DataFrame, snapshot: pl.DataFrame, alpha: dict[str, float | None], min_group_size: int) -> pl.DataFrame:
     """cox_hazard_ratios: time-varying (as measured, and calibrated) and first-response snapshot models."""
     drivers = list(DRIVERS)
@@ -683,8 +698,17 @@ def hazard_ratio_table(intervals: pl.DataFrame, snapshot: pl.DataFrame, alpha: d
     snap = _cox_or_explain(name, {"model": "first_response"}, snapshot, "voluntary", drivers, min_group_size, cox_hazard_ratios, duration="duration", ph_test=True)
     tv = _cox_or_explain(name, {"model": "time_varying"}, intervals, "voluntary", drivers, min_group_size, time_varying_hazard_ratios)
     if all(alpha.get(d) is not None and 0 < alpha[d] < 1 for d in drivers):
+        # The calibrated scores are a linear map of the observed ones, x = mu + slope (w - mu), so
+        # the calibrated model's partial likelihood at b is the observed model's at slope' b (Cox
+        # ignores the constant) and its maximum is solve(slope', b_observed): Newton starts there
+        # and stops after a step or two. It is still fitted, so its standard errors are lifelines'.
+        observed = tv.filter(pl.col("driver").is_not_null())
+        start = None
+        if observed.height == len(drivers):
+            _, slope = calibration(intervals, drivers, alpha)
+            start = np.linalg.solve(slope.T, _in_driver_order(observed)["log_hr"].to_numpy())
         calibrated = _cox_or_explain(
-            name, {"model": "time_varying_calibrated"}, calibrate(intervals, drivers, alpha), "voluntary", drivers, min_group_size, time_varying_hazard_ratios
+            name, {"model": "time_varying_calibrated"}, calibrate(intervals, drivers, alpha), "voluntary", drivers, min_group_size, time_varying_hazard_ratios, start=start
         )
     else:
         calibrated = _estimate(name, {"model": "time_varying_calibrated"}, f"not estimated: Cronbach's alpha unusable for a driver ({alpha})", {}, None)
@@ -708,13 +732,20 @@ def exit_within_table(rows: pl.DataFrame, horizon_days: int, min_group_size: int
     return conform("exit12_odds_ratios", parts)
 
 
-def competing_hazard_table(intervals: pl.DataFrame, min_group_size: int) -> pl.DataFrame:
-    """competing_risks_hr: cause-specific time-varying Cox per exit cause (the other exits censor)."""
+def competing_hazard_table(intervals: pl.DataFrame, min_group_size: int, voluntary_drivers: pl.DataFrame | None = None) -> pl.DataFrame:
+    """competing_risks_hr: cause-specific time-varying Cox per exit cause (the other exits censor).
+
+    voluntary_drivers: cox_hazard_ratios' time_varying rows, when estimated: the same model as
+    voluntary exits on the six drivers here (same intervals, other exits censor), not fitted twice.
+    """
     parts = []
     for cause, code in CAUSES.items():
         frame = intervals.with_columns((pl.col("cause") == code).cast(pl.Int8).alias("event"))
         for model, covariates in (("engagement", ["engagement"]), ("drivers", list(DRIVERS))):
             keys = {"cause": cause, "model": model}
+            if (cause, model) == ("voluntary", "drivers") and voluntary_drivers is not None:
+                parts.append(conform("competing_risks_hr", _in_driver_order(voluntary_drivers).select(list(HR_COLUMNS)).with_columns([pl.lit(v).alias(k) for k, v in keys.items()])))
+                continue
             parts.append(_cox_or_explain("competing_risks_hr", keys, frame, "event", covariates, min_group_size, time_varying_hazard_ratios))
     return conform("competing_risks_hr", parts)
 
@@ -763,7 +794,7 @@ def build(employees: pl.LazyFrame, responses: pl.LazyFrame, items: pl.LazyFrame,
     scores = collect_scores(responses, items, limit).lazy()
     linked_frame = linked_scores(scores, employees, end).collect()
     linked = linked_frame.lazy()
-    # The Cox and logistic models (lifelines, statsmodels: in memory, refitted six times) use a
+    # The Cox and logistic models (lifelines, statsmodels: in memory) use a
     # random sample of people above retention.max_people (alpha for the calibration too); curves and tests use everyone.
     eligible = linked_frame.get_column("employee_key").n_unique()
     kept = sample_people(linked_frame.get_column("employee_key"), settings.get("max_people"), settings.get("seed"))
@@ -803,7 +834,8 @@ def build(employees: pl.LazyFrame, responses: pl.LazyFrame, items: pl.LazyFrame,
     tables["competing_risks_cif"] = cumulative_incidence(cohort, step_days=settings["curve_step_days"], min_group_size=min_n)
     tables["cox_hazard_ratios"] = hazard_ratio_table(frames["intervals"], frames["snapshot"], alpha, min_n)
     tables["exit12_odds_ratios"] = exit_within_table(frames["exit_rows"], settings["horizon_days"], min_n)
-    tables["competing_risks_hr"] = competing_hazard_table(frames["intervals"], min_n)
+    estimated = tables["cox_hazard_ratios"].filter((pl.col("model") == "time_varying") & pl.col("driver").is_not_null())
+    tables["competing_risks_hr"] = competing_hazard_table(frames["intervals"], min_n, estimated if estimated.height == len(DRIVERS) else None)
     for name in SAMPLED_TABLES:
         tables[name] = tables[name].with_columns(pl.lit(v, pl.Int64).alias(k) for k, v in sample.items())
     return {name: tables[name] for name in TABLE_NAMES}

@@ -383,6 +383,38 @@ def test_models_use_the_people_sample_above_the_cap_and_everyone_below(organisat
     assert odds["sample_people"].unique().to_list() == [800] and (odds["n_subjects"] < hr(full["exit12_odds_ratios"], model="engagement")["n_subjects"]).all()
 
 
+def test_calibrated_model_starts_at_the_mapped_estimate_and_ends_at_the_cold_fit(organisations, monkeypatch):
+    canonical, _ = organisations[SEEDS[0]]
+    calls = []
+    real = survival.time_varying_hazard_ratios
+
+    def spy(frame, *, event, covariates, start=None):
+        calls.append((frame, event, covariates, start))
+        return real(frame, event=event, covariates=covariates, start=start)
+
+    monkeypatch.setattr(survival, "time_varying_hazard_ratios", spy)
+    tables = survival.build(canonical["employees"], canonical["responses"], canonical["items"], CONFIG)
+    # the six-driver voluntary model is fitted once, for both tables: five time-varying fits, not six
+    assert len(calls) == 5
+    started = [c for c in calls if c[3] is not None]
+    assert len(started) == 1
+    frame, event, covariates, start = started[0]
+    warm = real(frame, event=event, covariates=covariates, start=start)
+    cold = real(frame, event=event, covariates=covariates)
+    np.testing.assert_allclose(warm["log_hr"].to_numpy(), cold["log_hr"].to_numpy(), rtol=0, atol=1e-7)
+    np.testing.assert_allclose(warm["se"].to_numpy(), cold["se"].to_numpy(), rtol=1e-6)
+    # the start is the maximum itself (calibration is linear in the scores), not merely near it
+    np.testing.assert_allclose(start, cold["log_hr"].to_numpy(), rtol=0, atol=1e-6)
+    calibrated = tables["cox_hazard_ratios"].filter(pl.col("model") == "time_varying_calibrated")
+    np.testing.assert_allclose(calibrated["log_hr"].to_numpy(), cold["log_hr"].to_numpy(), rtol=0, atol=1e-7)
+    # the competing-risks row for voluntary exits on the drivers is the hazard table's model
+    columns = list(survival.HR_COLUMNS)
+    assert_frame_equal(
+        tables["competing_risks_hr"].filter((pl.col("cause") == "voluntary") & (pl.col("model") == "drivers")).select(columns),
+        tables["cox_hazard_ratios"].filter(pl.col("model") == "time_varying").select(columns),
+    )
+
+
 def test_calibration_alpha_is_that_of_the_sampled_responses(organisations, monkeypatch):
     from analysis.sampling import sample_people
 
