@@ -19,7 +19,7 @@ rule compute_turnover:
         ),
     params:
         code=rule_code("compute_turnover"),
-    threads: 2
+    threads: 1  # see compute_engagement
     resources:
         mem_mb=8000,
         runtime=60,
@@ -43,6 +43,9 @@ rule count_engagement:
         slice=lambda wildcards: pipeline.engagement_slices(config)[wildcards.part],
         favourable_min=config["survey"]["favourable_min"],
     threads: 2
+    # Scheduling on a small machine (docs/performance.md, finding 14): the counts use both cores, so
+    # they go first; then the longest model fit (fit_survival, the critical path), then rank_drivers.
+    priority: 3
     resources:
         mem_mb=8000,
         runtime=60,
@@ -93,7 +96,10 @@ rule compute_engagement:
         ),
     params:
         code=rule_code("compute_engagement"),
-    threads: 2
+    # Declared 1 (its Polars pool still uses every core): on a 2-core machine it then runs beside a
+    # single-threaded model fit instead of waiting for both cores (benchmark: docs/performance.md,
+    # finding 14). The cluster profiles give it 2 CPUs (set-threads).
+    threads: 1
     resources:
         mem_mb=8000,
         runtime=60,
@@ -219,6 +225,7 @@ rule fit_survival:
         retention=config["retention"],
         period=config["period"],
         min_group_size=config["privacy"]["min_group_size"],
+    priority: 2
     resources:
         mem_mb=16000,
         runtime=120,
@@ -242,6 +249,7 @@ rule rank_drivers:
         ),
     params:
         code=rule_code("rank_drivers"),
+    priority: 1
     resources:
         mem_mb=8000,
         runtime=120,
