@@ -43,7 +43,7 @@ rule count_engagement:
         slice=lambda wildcards: pipeline.engagement_slices(config)[wildcards.part],
         favourable_min=config["survey"]["favourable_min"],
     threads: 2
-    # Scheduling on a small machine (docs/performance.md, finding 14): the counts use both cores, so
+    # Scheduling on a small machine (docs/performance.md, finding 15): the counts use both cores, so
     # they go first; then the longest model fit (fit_survival, the critical path), then rank_drivers.
     priority: 3
     resources:
@@ -98,7 +98,7 @@ rule compute_engagement:
         code=rule_code("compute_engagement"),
     # Declared 1 (its Polars pool still uses every core): on a 2-core machine it then runs beside a
     # single-threaded model fit instead of waiting for both cores (benchmark: docs/performance.md,
-    # finding 14). The cluster profiles give it 2 CPUs (set-threads).
+    # finding 15). The cluster profiles give it 2 CPUs (set-threads).
     threads: 1
     resources:
         mem_mb=8000,
