@@ -57,7 +57,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from math import factorial
+from math import factorial, prod
 from typing import Any
 
 import numpy as np
@@ -187,17 +187,23 @@ def subset_cells(x: np.ndarray, y: np.ndarray) -> dict[int, Cells]:
         if not mask:
             continue
         index = np.nonzero(cols)[0]
-        key = y.astype(np.int64)  # y is 0/1; the mixed-radix key orders cells by y, then each column's value
-        for j in index:
-            key = key * len(codes[j][0]) + codes[j][1]
-        distinct, row_cell = np.unique(key, return_inverse=True)
-        columns, rest = [], distinct
-        for j in index[::-1]:
-            values = codes[j][0]
-            columns.append(values[rest % len(values)])
-            rest = rest // len(values)
-        design = np.vstack([np.ones(len(distinct)), *columns[::-1]])
-        out[mask] = (row_cell.astype(index_type), design, rest.astype(float))
+        if 2 * prod(len(codes[j][0]) for j in index) < 2**62:
+            # y is 0/1; one int64 mixed-radix key orders the cells by y, then each column's value
+            key = y.astype(np.int64)
+            for j in index:
+                key = key * len(codes[j][0]) + codes[j][1]
+            distinct, row_cell = np.unique(key, return_inverse=True)
+            columns, rest = [], distinct
+            for j in index[::-1]:
+                values = codes[j][0]
+                columns.append(values[rest % len(values)])
+                rest = rest // len(values)
+            cell_y, cell_columns = rest, columns[::-1]
+        else:  # too many values for one int64 key (continuous columns): distinct rows, same order
+            rows, row_cell = np.unique(np.column_stack([y.astype(np.int64), *(codes[j][1] for j in index)]), axis=0, return_inverse=True)
+            cell_y, cell_columns = rows[:, 0], [codes[j][0][rows[:, i + 1]] for i, j in enumerate(index)]
+        design = np.vstack([np.ones(len(cell_y)), *cell_columns])
+        out[mask] = (row_cell.reshape(-1).astype(index_type), design, cell_y.astype(float))
     return out
 
 

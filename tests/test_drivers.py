@@ -288,3 +288,18 @@ def test_subset_cells_give_back_every_row_and_weights_sum_onto_them():
     np.testing.assert_allclose(
         drivers.mcfadden_r2_by_subset(x, y, w, cells=cells), drivers.mcfadden_r2_by_subset(x[keep], y[keep], w[keep]), rtol=0, atol=1e-12
     )
+
+
+def test_subset_cells_of_continuous_columns_too_many_values_for_one_key():
+    # 2 x 2500^6 possible cells do not fit an int64 key: the distinct rows are found directly
+    rng = np.random.default_rng(13)
+    x = correlated(2500, 6, seed=14)
+    y = (rng.random(2500) < 1 / (1 + np.exp(-(x @ np.array([0.5, 0.3, 0.0, 0.0, 0.2, 0.1]) - 1)))).astype(float)
+    cells = drivers.subset_cells(x, y)
+    for mask in (1, 15, 63):
+        row_cell, design, cell_y = cells[mask]
+        cols = [j for j in range(6) if mask >> j & 1]
+        np.testing.assert_array_equal(design[1:, row_cell].T, x[:, cols])
+        np.testing.assert_array_equal(cell_y[row_cell], y)
+    expected = sm.Logit(y, sm.add_constant(x)).fit(disp=0, method="newton", tol=1e-12).prsquared
+    assert drivers.mcfadden_r2_by_subset(x, y, cells=cells)[63] == pytest.approx(expected, rel=1e-9)
