@@ -35,8 +35,9 @@ Computation: each logistic fit runs on the distinct (scores, outcome) rows with 
 (the same weighted likelihood; subsets of up to three drivers have a few thousand distinct rows,
 four about half as many as responses). The distinct rows of every subset are found once; a
 bootstrap replicate sums its weights onto them and its Newton iterations start from the full
-sample's estimates. These change the results only by floating-point rounding (below 1e-9 in the
-shares; tests/test_drivers.py).
+sample's estimates, and Newton stops at a step below 1e-4 (quadratic convergence: the
+log-likelihood is then the maximum's to rounding). These change the results only by
+floating-point rounding (below 1e-9 in the shares; tests/test_drivers.py).
 
 Uncertainty: a cluster bootstrap that resamples people (employee_key; each anonymous response is
 its own person), so a person's repeated responses in pooled waves travel together. Each
@@ -223,9 +224,13 @@ def mcfadden_r2_by_subset(
     cells: `subset_cells(x, y)`, when the caller fits the same rows many times with other weights.
     """
     p = x.shape[1]
+    if not np.isin(y, (0.0, 1.0)).all():
+        raise ValueError("mcfadden_r2_by_subset: the outcome must be 0 or 1")
     w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
-    ybar = float(w @ y / w.sum())
     r2 = np.zeros(2**p)
+    if not w.sum() > 0:
+        return r2
+    ybar = float(w @ y / w.sum())
     if ybar <= 0 or ybar >= 1:
         return r2
     null = float(w.sum() * (ybar * np.log(ybar) + (1 - ybar) * np.log(1 - ybar)))

@@ -702,18 +702,24 @@ def hazard_ratio_table(intervals: pl.DataFrame, snapshot: pl.DataFrame, alpha: d
         # the calibrated model's partial likelihood at b is the observed model's at slope' b (Cox
         # ignores the constant) and its maximum is solve(slope', b_observed): Newton starts there
         # and stops after a step or two. It is still fitted, so its standard errors are lifelines'.
+        # Without a usable start (no estimate, a singular calibration) Newton starts at zero as usual.
         observed = tv.filter(pl.col("driver").is_not_null())
         start = None
         if observed.height == len(drivers):
-            _, slope = calibration(intervals, drivers, alpha)
-            start = np.linalg.solve(slope.T, _in_driver_order(observed)["log_hr"].to_numpy())
+            try:
+                _, slope = calibration(intervals, drivers, alpha)
+                start = np.linalg.solve(slope.T, _in_driver_order(observed)["log_hr"].to_numpy())
+            except np.linalg.LinAlgError:
+                start = None
+            if start is not None and not np.isfinite(start).all():
+                start = None
         calibrated = _cox_or_explain(
             name, {"model": "time_varying_calibrated"}, calibrate(intervals, drivers, alpha), "voluntary", drivers, min_group_size, time_varying_hazard_ratios, start=start
         )
     else:
         calibrated = _estimate(name, {"model": "time_varying_calibrated"}, f"not estimated: Cronbach's alpha unusable for a driver ({alpha})", {}, None)
     ph = snap.select("driver", pl.col("ph_test_p").alias("__ph")).filter(pl.col("driver").is_not_null())
-    tv = pl.concat([tv, calibrated]).join(ph, on="driver", how="left").with_columns(pl.col("__ph").alias("ph_test_p")).drop("__ph")
+    tv = pl.concat([tv, calibrated]).join(ph, on="driver", how="left", maintain_order="left").with_columns(pl.col("__ph").alias("ph_test_p")).drop("__ph")
     return conform(name, [tv, snap])
 
 

@@ -282,12 +282,16 @@ def test_subset_cells_give_back_every_row_and_weights_sum_onto_them():
         np.testing.assert_array_equal(design[1:, row_cell].T, x[:, cols])  # each row's cell holds its values
         np.testing.assert_array_equal(cell_y[row_cell], y)
         assert len(np.unique(np.column_stack([x[:, cols], y]), axis=0)) == len(cell_y)  # one cell per distinct row
-    # a resample's zero weights leave its rows out: the same R² as fitting only the drawn rows
+    # a resample's zero weights leave its rows out: the R² of a frequency-weighted fit of the drawn rows
     w = rng.integers(0, 3, 300).astype(float)
     keep = w > 0
-    np.testing.assert_allclose(
-        drivers.mcfadden_r2_by_subset(x, y, w, cells=cells), drivers.mcfadden_r2_by_subset(x[keep], y[keep], w[keep]), rtol=0, atol=1e-12
-    )
+    r2 = drivers.mcfadden_r2_by_subset(x, y, w, cells=cells)
+    np.testing.assert_allclose(r2, drivers.mcfadden_r2_by_subset(x[keep], y[keep], w[keep]), rtol=0, atol=1e-12)
+    for mask, cols in ((3, [0, 1]), (15, [0, 1, 2, 3])):
+        glm = sm.GLM(y[keep], sm.add_constant(x[keep][:, cols]), family=sm.families.Binomial(), freq_weights=w[keep]).fit(tol=1e-12)
+        assert r2[mask] == pytest.approx(1 - glm.llf / glm.llnull, rel=1e-8)
+    with pytest.raises(ValueError, match="0 or 1"):
+        drivers.mcfadden_r2_by_subset(x, 2 * y)
 
 
 def test_subset_cells_of_continuous_columns_too_many_values_for_one_key():

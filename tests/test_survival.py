@@ -2,6 +2,7 @@
 
 import datetime as dt
 import math
+import warnings
 
 import numpy as np
 import polars as pl
@@ -407,12 +408,26 @@ def test_calibrated_model_starts_at_the_mapped_estimate_and_ends_at_the_cold_fit
     np.testing.assert_allclose(start, cold["log_hr"].to_numpy(), rtol=0, atol=1e-6)
     calibrated = tables["cox_hazard_ratios"].filter(pl.col("model") == "time_varying_calibrated")
     np.testing.assert_allclose(calibrated["log_hr"].to_numpy(), cold["log_hr"].to_numpy(), rtol=0, atol=1e-7)
-    # the competing-risks row for voluntary exits on the drivers is the hazard table's model
-    columns = list(survival.HR_COLUMNS)
-    assert_frame_equal(
-        tables["competing_risks_hr"].filter((pl.col("cause") == "voluntary") & (pl.col("model") == "drivers")).select(columns),
-        tables["cox_hazard_ratios"].filter(pl.col("model") == "time_varying").select(columns),
-    )
+    # ... and it reaches lifelines on lifelines' scale: one Newton step from it stays there (a start
+    # not divided into lifelines' standardised covariates would move by most of the way)
+    from lifelines import CoxTimeVaryingFitter
+
+    fit = CoxTimeVaryingFitter.fit
+    monkeypatch.setattr(CoxTimeVaryingFitter, "fit", lambda self, *a, **k: fit(self, *a, **k, fit_options={"max_steps": 1}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "failed to converge in 1 step"
+        one_step = real(frame, event=event, covariates=covariates, start=start)
+    np.testing.assert_allclose(one_step["log_hr"].to_numpy(), start, rtol=0, atol=1e-6)
+    monkeypatch.setattr(CoxTimeVaryingFitter, "fit", fit)
+    # the competing-risks row for voluntary exits on the drivers is that model fitted on the
+    # competing-risks event (voluntary exits, the other exits censor)
+    intervals = calls[0][0]
+    refit = real(intervals.with_columns((pl.col("cause") == survival.CAUSES["voluntary"]).cast(pl.Int8).alias("event")), event="event", covariates=list(survival.DRIVERS))
+    competing = tables["competing_risks_hr"].filter((pl.col("cause") == "voluntary") & (pl.col("model") == "drivers"))
+    assert competing["driver"].to_list() == list(survival.DRIVERS) == refit["driver"].to_list()
+    for column in ("log_hr", "se", "p"):
+        np.testing.assert_allclose(competing[column].to_numpy(), refit[column].to_numpy(), rtol=1e-9)
+    assert competing["n_subjects"].to_list() == refit["n_subjects"].to_list() and competing["n_events"].to_list() == refit["n_events"].to_list()
 
 
 def test_calibration_alpha_is_that_of_the_sampled_responses(organisations, monkeypatch):
