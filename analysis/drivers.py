@@ -180,6 +180,8 @@ def subset_cells(x: np.ndarray, y: np.ndarray) -> dict[int, Cells]:
     about half as many as responses. Found once, these serve every bootstrap resample: a
     resample's weights are summed onto the cells (np.bincount), its absent rows weigh nothing.
     """
+    if not np.isin(y, (0.0, 1.0)).all():  # the cells' keys and the likelihood assume it
+        raise ValueError("McFadden R²: the outcome must be 0 or 1")
     p = x.shape[1]
     codes = [np.unique(x[:, j], return_inverse=True) for j in range(p)]
     index_type = np.int32 if len(y) < 2**31 else np.int64
@@ -224,8 +226,6 @@ def mcfadden_r2_by_subset(
     cells: `subset_cells(x, y)`, when the caller fits the same rows many times with other weights.
     """
     p = x.shape[1]
-    if not np.isin(y, (0.0, 1.0)).all():
-        raise ValueError("mcfadden_r2_by_subset: the outcome must be 0 or 1")
     w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
     r2 = np.zeros(2**p)
     if not w.sum() > 0:
