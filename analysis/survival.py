@@ -506,10 +506,12 @@ def calibration(frame: pl.DataFrame, covariates: list[str], reliability: dict[st
     return mu, (s_w - s_u) @ np.linalg.inv(s_w)
 
 
-def calibrate(frame: pl.DataFrame, covariates: list[str], reliability: dict[str, float]) -> pl.DataFrame:
-    """Regression calibration: replace observed scores W by E[X | W] (`calibration`). Rows with a
-    missing score stay missing."""
-    mu, slope = calibration(frame, covariates, reliability)
+def calibrate(
+    frame: pl.DataFrame, covariates: list[str], reliability: dict[str, float], fitted: tuple[np.ndarray, np.ndarray] | None = None
+) -> pl.DataFrame:
+    """Regression calibration: replace observed scores W by E[X | W] (`calibration`, or its
+    `fitted` mean and slope when the caller has them). Rows with a missing score stay missing."""
+    mu, slope = calibration(frame, covariates, reliability) if fitted is None else fitted
     observed = frame.select(covariates).to_numpy().astype(float)
     predicted = mu + (observed - mu) @ slope.T
     return frame.with_columns([pl.Series(c, predicted[:, i], nan_to_null=True) for i, c in enumerate(covariates)])
@@ -702,19 +704,19 @@ def hazard_ratio_table(intervals: pl.DataFrame, snapshot: pl.DataFrame, alpha: d
         # the calibrated model's partial likelihood at b is the observed model's at slope' b (Cox
         # ignores the constant) and its maximum is solve(slope', b_observed): Newton starts there
         # and stops after a step or two. It is still fitted, so its standard errors are lifelines'.
-        # Without a usable start (no estimate, a singular calibration) Newton starts at zero as usual.
+        # Without a usable start (no estimate, a singular slope) Newton starts at zero as usual.
+        fitted = calibration(intervals, drivers, alpha)
         observed = tv.filter(pl.col("driver").is_not_null())
         start = None
         if observed.height == len(drivers):
             try:
-                _, slope = calibration(intervals, drivers, alpha)
-                start = np.linalg.solve(slope.T, _in_driver_order(observed)["log_hr"].to_numpy())
+                start = np.linalg.solve(fitted[1].T, _in_driver_order(observed)["log_hr"].to_numpy())
             except np.linalg.LinAlgError:
                 start = None
             if start is not None and not np.isfinite(start).all():
                 start = None
         calibrated = _cox_or_explain(
-            name, {"model": "time_varying_calibrated"}, calibrate(intervals, drivers, alpha), "voluntary", drivers, min_group_size, time_varying_hazard_ratios, start=start
+            name, {"model": "time_varying_calibrated"}, calibrate(intervals, drivers, alpha, fitted), "voluntary", drivers, min_group_size, time_varying_hazard_ratios, start=start
         )
     else:
         calibrated = _estimate(name, {"model": "time_varying_calibrated"}, f"not estimated: Cronbach's alpha unusable for a driver ({alpha})", {}, None)
